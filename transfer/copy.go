@@ -1,0 +1,269 @@
+package transfer
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"sync"
+	"sync/atomic"
+
+	"github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/ferry-oci/ferry/manifests"
+)
+
+// Copier copies image graphs into one target. Copies may run concurrently
+// from different sources: a blob that several graphs share is copied once,
+// even while they are in flight together, and Jobs bounds the blobs moving
+// across all of them.
+type Copier struct {
+	dst  Target
+	opts Options
+	sem  chan struct{}
+
+	mu    sync.Mutex
+	nodes map[digest.Digest]*node
+
+	copied, skipped, mounted  atomic.Int64
+	bytesCopied, bytesSkipped atomic.Int64
+}
+
+// node is one blob's copy, shared by every graph that reaches it.
+type node struct {
+	done chan struct{}
+	err  error
+}
+
+// NewCopier returns a Copier into dst.
+func NewCopier(dst Target, opts Options) *Copier {
+	jobs := opts.Jobs
+	if jobs <= 0 {
+		jobs = DefaultJobs
+	}
+	return &Copier{dst: dst, opts: opts, sem: make(chan struct{}, jobs), nodes: map[digest.Digest]*node{}}
+}
+
+// Copy copies the graph below root from src to the target.
+func Copy(ctx context.Context, src Fetcher, dst Target, root ocispec.Descriptor, opts Options) (Stats, error) {
+	c := NewCopier(dst, opts)
+	err := c.Copy(ctx, src, root)
+	return c.Stats(), err
+}
+
+// Copy copies the graph below root from src to the Copier's target.
+func (c *Copier) Copy(ctx context.Context, src Fetcher, root ocispec.Descriptor) error {
+	return c.copyNode(ctx, src, root)
+}
+
+// Stats returns what the Copier has done so far.
+func (c *Copier) Stats() Stats {
+	return Stats{
+		Copied:       int(c.copied.Load()),
+		Skipped:      int(c.skipped.Load()),
+		Mounted:      int(c.mounted.Load()),
+		BytesCopied:  c.bytesCopied.Load(),
+		BytesSkipped: c.bytesSkipped.Load(),
+	}
+}
+
+// copyNode copies desc and its subgraph once, however many parents reach it.
+func (c *Copier) copyNode(ctx context.Context, src Fetcher, desc ocispec.Descriptor) error {
+	if err := desc.Digest.Validate(); err != nil {
+		return &CopyError{Op: "read", Origin: Source, Desc: desc, Err: err}
+	}
+	c.mu.Lock()
+	n, seen := c.nodes[desc.Digest]
+	if !seen {
+		n = &node{done: make(chan struct{})}
+		c.nodes[desc.Digest] = n
+	}
+	c.mu.Unlock()
+	if seen {
+		select {
+		case <-n.done:
+			return n.err
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	n.err = c.copyOnce(ctx, src, desc)
+	close(n.done)
+	return n.err
+}
+
+func (c *Copier) copyOnce(ctx context.Context, src Fetcher, desc ocispec.Descriptor) error {
+	exists, err := c.dst.Exists(ctx, desc)
+	if err != nil {
+		return &CopyError{Op: "check", Origin: Destination, Desc: desc, Err: err}
+	}
+	graphNode := manifests.IsGraphNode(desc.MediaType)
+	if exists && (!graphNode || c.opts.TrustExistingManifests) {
+		c.done(desc, Skipped)
+		return nil
+	}
+	if !graphNode {
+		return c.copyBlob(ctx, src, desc)
+	}
+	content, err := c.fetchManifest(ctx, src, desc)
+	if err != nil {
+		return err
+	}
+	if err := c.copyChildren(ctx, src, desc, content); err != nil {
+		return err
+	}
+	if exists {
+		c.done(desc, Skipped)
+		return nil
+	}
+	return c.push(ctx, desc, bytes.NewReader(content))
+}
+
+func (c *Copier) copyChildren(ctx context.Context, src Fetcher, desc ocispec.Descriptor, content []byte) error {
+	children, err := manifests.Children(desc, content)
+	if err != nil {
+		return &CopyError{Op: "parse", Origin: Source, Desc: desc, Err: err}
+	}
+	if c.opts.Select != nil {
+		if children, err = c.opts.Select(ctx, desc, children); err != nil {
+			return err
+		}
+	}
+	g, gctx := errgroup.WithContext(ctx)
+	for _, child := range children {
+		g.Go(func() error { return c.copyNode(gctx, src, child) })
+	}
+	return g.Wait()
+}
+
+// fetchManifest reads and verifies an index or manifest.
+func (c *Copier) fetchManifest(ctx context.Context, src Fetcher, desc ocispec.Descriptor) ([]byte, error) {
+	if desc.Size > manifests.MaxManifestSize {
+		return nil, &CopyError{Op: "read", Origin: Source, Desc: desc, Err: manifests.ErrManifestTooLarge}
+	}
+	release, err := c.acquire(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer release()
+	content, err := FetchAll(ctx, src, desc)
+	if err != nil {
+		return nil, &CopyError{Op: "read", Origin: Source, Desc: desc, Err: err}
+	}
+	return content, nil
+}
+
+func (c *Copier) copyBlob(ctx context.Context, src Fetcher, desc ocispec.Descriptor) error {
+	if m, ok := c.dst.(Mounter); ok {
+		mounted, err := m.Mount(ctx, desc)
+		if err != nil {
+			return &CopyError{Op: "mount", Origin: Destination, Desc: desc, Err: err}
+		}
+		if mounted {
+			c.done(desc, Mounted)
+			return nil
+		}
+	}
+	release, err := c.acquire(ctx)
+	if err != nil {
+		return err
+	}
+	defer release()
+	rc, err := src.Fetch(ctx, desc)
+	if err != nil {
+		return &CopyError{Op: "read", Origin: Source, Desc: desc, Err: err}
+	}
+	defer rc.Close()
+	return c.pushLocked(ctx, desc, rc)
+}
+
+// push writes a blob whose bytes are at hand (an index or manifest).
+func (c *Copier) push(ctx context.Context, desc ocispec.Descriptor, content io.Reader) error {
+	release, err := c.acquire(ctx)
+	if err != nil {
+		return err
+	}
+	defer release()
+	return c.pushLocked(ctx, desc, content)
+}
+
+// pushLocked sends content to the target through a VerifyReader; the caller
+// holds a job slot.
+func (c *Copier) pushLocked(ctx context.Context, desc ocispec.Descriptor, content io.Reader) error {
+	if c.opts.Observer != nil {
+		c.opts.Observer.Started(desc)
+		content = &observedReader{r: content, desc: desc, obs: c.opts.Observer}
+	}
+	vr := NewVerifyReader(content, desc)
+	if err := c.dst.Push(ctx, desc, vr); err != nil {
+		origin := Destination
+		if vr.err != nil && vr.err != io.EOF {
+			origin = Source
+		}
+		return &CopyError{Op: "write", Origin: origin, Desc: desc, Err: err}
+	}
+	if err := vr.Verify(); err != nil {
+		return &CopyError{Op: "write", Origin: Source, Desc: desc, Err: err}
+	}
+	c.done(desc, Copied)
+	return nil
+}
+
+func (c *Copier) acquire(ctx context.Context) (func(), error) {
+	select {
+	case c.sem <- struct{}{}:
+		return func() { <-c.sem }, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+func (c *Copier) done(desc ocispec.Descriptor, status Status) {
+	switch status {
+	case Copied:
+		c.copied.Add(1)
+		c.bytesCopied.Add(desc.Size)
+	case Skipped:
+		c.skipped.Add(1)
+		c.bytesSkipped.Add(desc.Size)
+	case Mounted:
+		c.mounted.Add(1)
+		c.bytesSkipped.Add(desc.Size)
+	}
+	if c.opts.Observer != nil {
+		c.opts.Observer.Done(desc, status)
+	}
+}
+
+// FetchAll reads a whole small blob (an index, manifest or config) and
+// verifies it against desc. It refuses blobs over manifests.MaxManifestSize.
+func FetchAll(ctx context.Context, src Fetcher, desc ocispec.Descriptor) ([]byte, error) {
+	if desc.Size > manifests.MaxManifestSize {
+		return nil, fmt.Errorf("%s: %w", desc.Digest, manifests.ErrManifestTooLarge)
+	}
+	if err := desc.Digest.Validate(); err != nil {
+		return nil, err
+	}
+	rc, err := src.Fetch(ctx, desc)
+	if err != nil {
+		return nil, err
+	}
+	defer rc.Close()
+	return io.ReadAll(NewVerifyReader(rc, desc))
+}
+
+type observedReader struct {
+	r    io.Reader
+	desc ocispec.Descriptor
+	obs  Observer
+}
+
+func (o *observedReader) Read(p []byte) (int, error) {
+	n, err := o.r.Read(p)
+	if n > 0 {
+		o.obs.Transferred(o.desc, int64(n))
+	}
+	return n, err
+}

@@ -1,0 +1,31 @@
+// Package bundle reads and writes ferry bundles: a plain, deterministic tar
+// of an OCI image layout (oci-layout, index.json, blobs/sha256/*), with
+// small blobs before layers, readable in place by digest.
+package bundle
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/ferry-oci/ferry/transfer"
+)
+
+// Sentinel errors of the bundle package, wrapped with the file, image or
+// digest concerned; test them with errors.Is.
+var (
+	// ErrNotBundle means a file is not a tar holding an OCI image layout.
+	ErrNotBundle = errors.New("not an OCI layout tarball")
+	// ErrInvalidBundle means a bundle's tar or layout is malformed or unsafe.
+	ErrInvalidBundle = errors.New("invalid bundle")
+	// ErrBlobNotFound means a digest is not in the bundle; it is also a
+	// transfer.ErrNotFound.
+	ErrBlobNotFound = fmt.Errorf("blob not in bundle: %w", transfer.ErrNotFound)
+	// ErrUnplannedBlob means a Writer was given a blob it was not created for.
+	ErrUnplannedBlob = errors.New("blob not planned for this bundle")
+	// ErrIncomplete means a Writer was committed before every planned blob was written.
+	ErrIncomplete = errors.New("bundle incomplete")
+	// ErrImageNotFound means no image of that name is in the bundle.
+	ErrImageNotFound = errors.New("image not in bundle")
+	// ErrVerifyFailed means Verify found bad or missing blobs.
+	ErrVerifyFailed = errors.New("bundle verification failed")
+)

@@ -1,0 +1,327 @@
+package bundle
+
+import (
+	"archive/tar"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path"
+	"sort"
+	"strings"
+
+	"github.com/klauspost/compress/zstd"
+	"github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/ferry-oci/ferry/manifests"
+	"github.com/ferry-oci/ferry/transfer"
+)
+
+// Reader reads a bundle in place. Opening it scans the tar headers once
+// (O(entries), not O(bytes)); every blob is then read through an
+// io.SectionReader of the file. It is the one way ferry reads a bundle:
+// the registry, push and import all take a Reader.
+//
+// Reader also reads OCI layout tarballs that other tools wrote (skopeo's
+// oci-archive, ctr export), in any entry order.
+type Reader struct {
+	ra      io.ReaderAt
+	closers []func() error
+	blobs   map[digest.Digest]entry
+	index   ocispec.Index
+	images  []Image
+}
+
+// entry is where a blob's bytes lie in the tar.
+type entry struct {
+	offset, size int64
+}
+
+// Image is one image of a bundle: its name and its root descriptor.
+type Image struct {
+	// Name is the full normalized reference, or the layout's own name
+	// when it is not a reference.
+	Name       string
+	Descriptor ocispec.Descriptor
+}
+
+var zstdMagic = []byte{0x28, 0xb5, 0x2f, 0xfd}
+
+// Open opens the bundle at path. A .tar.zst bundle is first decompressed
+// into a temporary file (removed on Close), since serving and importing need
+// random access.
+func Open(path string) (*Reader, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("open bundle: %w", err)
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("open bundle: %w", err)
+	}
+	magic := make([]byte, len(zstdMagic))
+	if _, err := f.ReadAt(magic, 0); err == nil && bytes.Equal(magic, zstdMagic) {
+		tmp, size, err := decompress(f)
+		f.Close()
+		if err != nil {
+			return nil, fmt.Errorf("bundle %s: %w", path, err)
+		}
+		f, fi = tmp, nil
+		r, err := NewReader(f, size)
+		if err != nil {
+			f.Close()
+			os.Remove(f.Name())
+			return nil, fmt.Errorf("bundle %s: %w", path, err)
+		}
+		r.closers = append(r.closers, f.Close, func() error { return os.Remove(tmp.Name()) })
+		return r, nil
+	}
+	r, err := NewReader(f, fi.Size())
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("bundle %s: %w", path, err)
+	}
+	r.closers = append(r.closers, f.Close)
+	return r, nil
+}
+
+func decompress(f *os.File) (*os.File, int64, error) {
+	dec, err := zstd.NewReader(f)
+	if err != nil {
+		return nil, 0, err
+	}
+	defer dec.Close()
+	tmp, err := os.CreateTemp("", "ferry-bundle-*.tar")
+	if err != nil {
+		return nil, 0, err
+	}
+	n, err := io.Copy(tmp, dec)
+	if err != nil {
+		tmp.Close()
+		os.Remove(tmp.Name())
+		return nil, 0, fmt.Errorf("zstd: %w", err)
+	}
+	return tmp, n, nil
+}
+
+// NewReader reads a bundle of size bytes from ra.
+func NewReader(ra io.ReaderAt, size int64) (*Reader, error) {
+	r := &Reader{ra: ra, blobs: map[digest.Digest]entry{}}
+	var layoutEntry, indexEntry *entry
+	sr := &offsetReader{r: io.NewSectionReader(ra, 0, size)}
+	tr := tar.NewReader(sr)
+	for {
+		hdr, err := tr.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			if len(r.blobs) == 0 && layoutEntry == nil && indexEntry == nil {
+				return nil, fmt.Errorf("%w: %v", ErrNotBundle, err)
+			}
+			return nil, fmt.Errorf("%w: tar: %v", ErrInvalidBundle, err)
+		}
+		name := path.Clean(strings.TrimPrefix(hdr.Name, "./"))
+		if !isLocal(name) {
+			return nil, fmt.Errorf("%w: unsafe path %q", ErrInvalidBundle, hdr.Name)
+		}
+		switch hdr.Typeflag {
+		case tar.TypeDir:
+			continue
+		case tar.TypeReg:
+		default:
+			return nil, fmt.Errorf("%w: %q is not a regular file (links are not allowed)", ErrInvalidBundle, hdr.Name)
+		}
+		e := entry{offset: sr.pos, size: hdr.Size}
+		if e.offset+e.size > size {
+			return nil, fmt.Errorf("%w: %q is truncated", ErrInvalidBundle, hdr.Name)
+		}
+		switch {
+		case name == layoutFile:
+			layoutEntry = &e
+		case name == indexFile:
+			indexEntry = &e
+		case strings.HasPrefix(name, blobsDir+"/"):
+			d, err := blobDigest(name)
+			if err != nil {
+				return nil, err
+			}
+			if _, dup := r.blobs[d]; dup {
+				return nil, fmt.Errorf("%w: %q appears twice", ErrInvalidBundle, hdr.Name)
+			}
+			r.blobs[d] = e
+		}
+	}
+	if layoutEntry == nil || indexEntry == nil {
+		return nil, fmt.Errorf("%w: no oci-layout or index.json", ErrNotBundle)
+	}
+	if err := r.readLayout(*layoutEntry); err != nil {
+		return nil, err
+	}
+	if err := r.readIndex(*indexEntry); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+func isLocal(name string) bool {
+	return name != "." && name != ".." && !strings.HasPrefix(name, "../") && !path.IsAbs(name)
+}
+
+func blobDigest(name string) (digest.Digest, error) {
+	parts := strings.Split(name, "/")
+	if len(parts) != 3 {
+		return "", fmt.Errorf("%w: unexpected blob path %q", ErrInvalidBundle, name)
+	}
+	d := digest.NewDigestFromEncoded(digest.Algorithm(parts[1]), parts[2])
+	if err := d.Validate(); err != nil {
+		return "", fmt.Errorf("%w: blob path %q: %v", ErrInvalidBundle, name, err)
+	}
+	return d, nil
+}
+
+func (r *Reader) readSmall(e entry, what string) ([]byte, error) {
+	if e.size > manifests.MaxManifestSize {
+		return nil, fmt.Errorf("%w: %s is %d bytes, over 4 MiB", ErrInvalidBundle, what, e.size)
+	}
+	b := make([]byte, e.size)
+	if _, err := r.ra.ReadAt(b, e.offset); err != nil && !(err == io.EOF && len(b) == 0) {
+		return nil, fmt.Errorf("%w: read %s: %v", ErrInvalidBundle, what, err)
+	}
+	return b, nil
+}
+
+func (r *Reader) readLayout(e entry) error {
+	b, err := r.readSmall(e, layoutFile)
+	if err != nil {
+		return err
+	}
+	var l ocispec.ImageLayout
+	if err := json.Unmarshal(b, &l); err != nil || l.Version == "" {
+		return fmt.Errorf("%w: oci-layout is not {\"imageLayoutVersion\": ...}", ErrNotBundle)
+	}
+	return nil
+}
+
+func (r *Reader) readIndex(e entry) error {
+	b, err := r.readSmall(e, indexFile)
+	if err != nil {
+		return err
+	}
+	idx, err := manifests.ParseIndex(b)
+	if err != nil {
+		return fmt.Errorf("%w: index.json: %v", ErrInvalidBundle, err)
+	}
+	r.index = idx
+	for _, d := range idx.Manifests {
+		name := d.Annotations[AnnotationContainerdName]
+		if name == "" {
+			name = d.Annotations[AnnotationRefName]
+		}
+		r.images = append(r.images, Image{Name: name, Descriptor: d})
+	}
+	sort.SliceStable(r.images, func(i, j int) bool { return r.images[i].Name < r.images[j].Name })
+	return nil
+}
+
+// Close releases the file.
+func (r *Reader) Close() error {
+	var errs []error
+	for _, c := range r.closers {
+		errs = append(errs, c())
+	}
+	return errors.Join(errs...)
+}
+
+// Index returns the bundle's index.json.
+func (r *Reader) Index() ocispec.Index { return r.index }
+
+// Images returns the bundle's images, sorted by name.
+func (r *Reader) Images() []Image { return append([]Image(nil), r.images...) }
+
+// Image returns the image named name (a full or short reference).
+func (r *Reader) Image(name string) (Image, error) {
+	full, _ := manifests.NormalizeReference(name)
+	for _, img := range r.images {
+		if img.Name == name || (full != "" && img.Name == full) {
+			return img, nil
+		}
+	}
+	return Image{}, fmt.Errorf("%s: %w", name, ErrImageNotFound)
+}
+
+// Digests returns every blob digest in the bundle, sorted.
+func (r *Reader) Digests() []digest.Digest {
+	out := make([]digest.Digest, 0, len(r.blobs))
+	for d := range r.blobs {
+		out = append(out, d)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i] < out[j] })
+	return out
+}
+
+// Size returns a blob's size and whether the bundle has it.
+func (r *Reader) Size(d digest.Digest) (int64, bool) {
+	e, ok := r.blobs[d]
+	return e.size, ok
+}
+
+// Blob returns a reader of a blob's raw bytes in the tar. It does not
+// verify them; Fetch's callers and the registry's do.
+func (r *Reader) Blob(d digest.Digest) (*io.SectionReader, error) {
+	e, ok := r.blobs[d]
+	if !ok {
+		return nil, fmt.Errorf("%s: %w", d, ErrBlobNotFound)
+	}
+	return io.NewSectionReader(r.ra, e.offset, e.size), nil
+}
+
+// Fetch implements transfer.Fetcher. The bytes are not verified here; the
+// copy engine verifies every blob it moves.
+func (r *Reader) Fetch(_ context.Context, desc ocispec.Descriptor) (io.ReadCloser, error) {
+	sr, err := r.Blob(desc.Digest)
+	if err != nil {
+		return nil, err
+	}
+	if sr.Size() != desc.Size {
+		return nil, fmt.Errorf("%s: %w: bundle has %d bytes, descriptor says %d", desc.Digest, transfer.ErrSizeMismatch, sr.Size(), desc.Size)
+	}
+	return io.NopCloser(sr), nil
+}
+
+// Exists implements transfer.Exister.
+func (r *Reader) Exists(_ context.Context, desc ocispec.Descriptor) (bool, error) {
+	_, ok := r.blobs[desc.Digest]
+	return ok, nil
+}
+
+// ReadAll reads and verifies a small blob (index, manifest, config).
+func (r *Reader) ReadAll(ctx context.Context, desc ocispec.Descriptor) ([]byte, error) {
+	return transfer.FetchAll(ctx, r, desc)
+}
+
+// offsetReader tracks the position of a SectionReader as archive/tar reads
+// and seeks through it, so each entry's body offset is known.
+type offsetReader struct {
+	r   *io.SectionReader
+	pos int64
+}
+
+func (o *offsetReader) Read(p []byte) (int, error) {
+	n, err := o.r.Read(p)
+	o.pos += int64(n)
+	return n, err
+}
+
+func (o *offsetReader) Seek(offset int64, whence int) (int64, error) {
+	pos, err := o.r.Seek(offset, whence)
+	if err == nil {
+		o.pos = pos
+	}
+	return pos, err
+}

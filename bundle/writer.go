@@ -1,0 +1,217 @@
+package bundle
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/klauspost/compress/zstd"
+	"github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	"golang.org/x/sys/unix"
+
+	"github.com/ferry-oci/ferry/transfer"
+)
+
+// Writer writes a bundle whose index and blob list are known before the
+// first byte: every entry's place in the tar follows from names and sizes,
+// so blobs are written straight to their offsets as they arrive, many at
+// once, with no spool. The file appears at its path only on Commit (temp
+// file in the same directory, fsync, rename); Abort leaves nothing behind.
+//
+// Writer is a transfer.Target. Push trusts its content reader to fail at
+// EOF on a digest mismatch, as transfer's VerifyReader does.
+type Writer struct {
+	path   string
+	tmp    *os.File
+	layout *layout
+	zstd   bool
+
+	mu      sync.Mutex
+	written map[digest.Digest]bool
+	done    bool
+}
+
+type writerOptions struct {
+	modTime time.Time
+}
+
+// WriterOption configures Create.
+type WriterOption func(*writerOptions)
+
+// WithModTime sets the modification time of every tar entry; the default
+// is the Unix epoch, so bundles are reproducible.
+func WithModTime(t time.Time) WriterOption {
+	return func(o *writerOptions) { o.modTime = t }
+}
+
+// Create starts a bundle at path holding index (written as index.json) and
+// blobs. A path ending in .zst is compressed with zstd on Commit.
+func Create(path string, index ocispec.Index, blobs []ocispec.Descriptor, opts ...WriterOption) (*Writer, error) {
+	o := writerOptions{modTime: time.Unix(0, 0)}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	index.SchemaVersion = 2
+	index.MediaType = ocispec.MediaTypeImageIndex
+	indexJSON, err := json.Marshal(index)
+	if err != nil {
+		return nil, fmt.Errorf("bundle %s: index.json: %w", path, err)
+	}
+	l, err := planLayout(indexJSON, blobs, o.modTime.UTC())
+	if err != nil {
+		return nil, fmt.Errorf("bundle %s: %w", path, err)
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
+	if err != nil {
+		return nil, fmt.Errorf("bundle %s: %w", path, err)
+	}
+	w := &Writer{path: path, tmp: tmp, layout: l, zstd: strings.HasSuffix(path, ".zst"), written: map[digest.Digest]bool{}}
+	if err := w.reserve(); err != nil {
+		w.Abort()
+		return nil, err
+	}
+	return w, nil
+}
+
+// reserve allocates the whole file, so a full disk fails now and clearly,
+// and writes every header and the small fixed bodies.
+func (w *Writer) reserve() error {
+	if err := unix.Fallocate(int(w.tmp.Fd()), 0, 0, w.layout.size); err != nil {
+		if errors.Is(err, unix.ENOSPC) {
+			return fmt.Errorf("bundle %s: need %d bytes in %s: %w", w.path, w.layout.size, filepath.Dir(w.path), err)
+		}
+		if err := w.tmp.Truncate(w.layout.size); err != nil {
+			return fmt.Errorf("bundle %s: %w", w.path, err)
+		}
+	}
+	for _, h := range w.layout.headers {
+		if _, err := w.tmp.WriteAt(append(h.header, h.body...), h.offset); err != nil {
+			return fmt.Errorf("bundle %s: %w", w.path, err)
+		}
+	}
+	return nil
+}
+
+// Exists implements transfer.Exister: whether the blob is already written.
+func (w *Writer) Exists(_ context.Context, desc ocispec.Descriptor) (bool, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.written[desc.Digest], nil
+}
+
+// Push implements transfer.Pusher: it writes a planned blob at its offset.
+func (w *Writer) Push(ctx context.Context, desc ocispec.Descriptor, content io.Reader) error {
+	p, ok := w.layout.blobs[desc.Digest]
+	if !ok {
+		return fmt.Errorf("%s: %w", desc.Digest, ErrUnplannedBlob)
+	}
+	if p.desc.Size != desc.Size {
+		return fmt.Errorf("%s: %w: planned %d bytes, got descriptor of %d", desc.Digest, transfer.ErrSizeMismatch, p.desc.Size, desc.Size)
+	}
+	n, err := io.Copy(io.NewOffsetWriter(w.tmp, p.offset), io.LimitReader(content, desc.Size+1))
+	if err != nil {
+		return err
+	}
+	if n != desc.Size {
+		return fmt.Errorf("%s: %w: wrote %d bytes, want %d", desc.Digest, transfer.ErrSizeMismatch, n, desc.Size)
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	w.mu.Lock()
+	w.written[desc.Digest] = true
+	w.mu.Unlock()
+	return nil
+}
+
+// Commit checks that every planned blob was written, syncs the file and
+// renames it into place.
+func (w *Writer) Commit() error {
+	w.mu.Lock()
+	missing := len(w.layout.blobs) - len(w.written)
+	w.mu.Unlock()
+	if missing > 0 {
+		w.Abort()
+		return fmt.Errorf("bundle %s: %w: %d blobs not written", w.path, ErrIncomplete, missing)
+	}
+	final := w.tmp
+	if w.zstd {
+		compressed, err := w.compress()
+		if err != nil {
+			w.Abort()
+			return err
+		}
+		os.Remove(w.tmp.Name())
+		w.tmp.Close()
+		w.tmp = compressed
+		final = compressed
+	}
+	if err := final.Sync(); err != nil {
+		w.Abort()
+		return fmt.Errorf("bundle %s: %w", w.path, err)
+	}
+	if err := final.Close(); err != nil {
+		w.Abort()
+		return fmt.Errorf("bundle %s: %w", w.path, err)
+	}
+	if err := os.Rename(final.Name(), w.path); err != nil {
+		w.Abort()
+		return fmt.Errorf("bundle %s: %w", w.path, err)
+	}
+	w.mu.Lock()
+	w.done = true
+	w.mu.Unlock()
+	return syncDir(filepath.Dir(w.path))
+}
+
+// compress writes the finished tar through zstd into a second temp file.
+// Concurrency is fixed so the output does not depend on the machine.
+func (w *Writer) compress() (*os.File, error) {
+	out, err := os.CreateTemp(filepath.Dir(w.path), "."+filepath.Base(w.path)+".zst-*")
+	if err != nil {
+		return nil, fmt.Errorf("bundle %s: %w", w.path, err)
+	}
+	enc, err := zstd.NewWriter(out, zstd.WithEncoderConcurrency(4))
+	if err == nil {
+		_, err = io.Copy(enc, io.NewSectionReader(w.tmp, 0, w.layout.size))
+		if cerr := enc.Close(); err == nil {
+			err = cerr
+		}
+	}
+	if err != nil {
+		out.Close()
+		os.Remove(out.Name())
+		return nil, fmt.Errorf("bundle %s: zstd: %w", w.path, err)
+	}
+	return out, nil
+}
+
+// Abort removes the unfinished file. It is safe to call more than once and
+// after Commit, when it does nothing.
+func (w *Writer) Abort() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.done {
+		return
+	}
+	w.done = true
+	w.tmp.Close()
+	os.Remove(w.tmp.Name())
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}

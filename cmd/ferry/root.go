@@ -1,0 +1,98 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/sirupsen/logrus"
+	"github.com/spf13/cobra"
+)
+
+// Exit codes: 0 ok, 1 failure, 2 usage.
+const (
+	exitOK      = 0
+	exitFailure = 1
+	exitUsage   = 2
+)
+
+// usageError marks errors in how ferry was called.
+type usageError struct{ error }
+
+// globalOptions are the flags every command has.
+type globalOptions struct {
+	logLevel string
+	output   string
+	log      *logrus.Logger
+}
+
+// newRootCommand builds the command tree, writing data to out and logs to errOut.
+func newRootCommand(out, errOut io.Writer) (*cobra.Command, *globalOptions) {
+	g := &globalOptions{log: logrus.New()}
+	g.log.SetOutput(errOut)
+	root := &cobra.Command{
+		Use:           "ferry",
+		Short:         "Carry container images across an air gap, OCI-native, no docker",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
+			lvl, err := logrus.ParseLevel(g.logLevel)
+			if err != nil {
+				return usageError{fmt.Errorf("--log-level: %w", err)}
+			}
+			g.log.SetLevel(lvl)
+			if g.output != "text" && g.output != "json" {
+				return usageError{fmt.Errorf("-o/--output must be text or json, not %q", g.output)}
+			}
+			return nil
+		},
+	}
+	root.SetOut(out)
+	root.SetErr(errOut)
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
+	root.PersistentFlags().StringVar(&g.logLevel, "log-level", "info", "log level: debug, info, warn, error")
+	root.PersistentFlags().StringVarP(&g.output, "output", "o", "text", "output format for data: text or json")
+	for _, add := range commands {
+		root.AddCommand(add(g))
+	}
+	return root, g
+}
+
+// commands lists the constructors of ferry's subcommands; each command's
+// file adds itself in init.
+var commands []func(*globalOptions) *cobra.Command
+
+// execute runs ferry with args and returns the exit code.
+func execute(ctx context.Context, args []string, out, errOut io.Writer) int {
+	root, g := newRootCommand(out, errOut)
+	root.SetArgs(args)
+	err := root.ExecuteContext(ctx)
+	if err == nil {
+		return exitOK
+	}
+	g.log.Error(err)
+	var ue usageError
+	if errors.As(err, &ue) {
+		return exitUsage
+	}
+	return exitFailure
+}
+
+// printJSON writes v as indented JSON to the command's output.
+func printJSON(cmd *cobra.Command, v any) error {
+	enc := json.NewEncoder(cmd.OutOrStdout())
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+// exactArgs is cobra.ExactArgs returning a usage error.
+func exactArgs(n int) cobra.PositionalArgs {
+	return func(cmd *cobra.Command, args []string) error {
+		if err := cobra.ExactArgs(n)(cmd, args); err != nil {
+			return usageError{err}
+		}
+		return nil
+	}
+}

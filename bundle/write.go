@@ -1,0 +1,146 @@
+package bundle
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/ferry-oci/ferry/transfer"
+)
+
+// Source is one image to write into a bundle: the name it gets and where
+// its graph is read from.
+type Source struct {
+	// Name is the full normalized reference the image gets in index.json.
+	Name string
+	// Root is the image's index or manifest.
+	Root ocispec.Descriptor
+	// Fetcher reads the image's blobs.
+	Fetcher transfer.Fetcher
+}
+
+// WriteOptions tune Write. The zero value works.
+type WriteOptions struct {
+	// Jobs bounds the blobs in flight; 0 means transfer.DefaultJobs.
+	Jobs int
+	// ModTime is every tar entry's time; the zero value means the Unix epoch.
+	ModTime time.Time
+	// Observer, when set, follows every blob.
+	Observer transfer.Observer
+}
+
+// WriteResult says what Write wrote.
+type WriteResult struct {
+	Images int
+	// Blobs and Bytes count the unique blobs in the bundle.
+	Blobs int
+	Bytes int64
+	// SharedBytes is what deduplication saved: the bytes images share.
+	SharedBytes int64
+}
+
+// Write writes images into a new bundle at path, atomically. It first
+// learns every graph (reading only indexes and manifests, kept in memory),
+// then plans the tar and streams every blob to its place, shared blobs
+// once. On any error or cancellation no file is left at path.
+func Write(ctx context.Context, path string, images []Source, opts WriteOptions) (*WriteResult, error) {
+	plan, err := planImages(ctx, images, opts.Jobs)
+	if err != nil {
+		return nil, err
+	}
+	var wopts []WriterOption
+	if !opts.ModTime.IsZero() {
+		wopts = append(wopts, WithModTime(opts.ModTime))
+	}
+	w, err := Create(path, plan.index, plan.blobs, wopts...)
+	if err != nil {
+		return nil, err
+	}
+	defer w.Abort()
+	copier := transfer.NewCopier(w, transfer.Options{Jobs: opts.Jobs, Observer: opts.Observer})
+	g, gctx := errgroup.WithContext(ctx)
+	for _, img := range images {
+		g.Go(func() error {
+			if err := copier.Copy(gctx, transfer.Overlay{plan.graphs, img.Fetcher}, img.Root); err != nil {
+				return fmt.Errorf("image %s: %w", img.Name, err)
+			}
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+	if err := w.Commit(); err != nil {
+		return nil, err
+	}
+	return &WriteResult{Images: len(plan.index.Manifests), Blobs: len(plan.blobs), Bytes: plan.bytes, SharedBytes: plan.sharedBytes}, nil
+}
+
+// plan is what a bundle will hold, learned before writing.
+type plan struct {
+	index       ocispec.Index
+	blobs       []ocispec.Descriptor
+	graphs      *transfer.Memory // indexes and manifests already read
+	bytes       int64
+	sharedBytes int64
+}
+
+func planImages(ctx context.Context, images []Source, jobs int) (*plan, error) {
+	if jobs <= 0 {
+		jobs = transfer.DefaultJobs
+	}
+	p := &plan{graphs: transfer.NewMemory()}
+	var mu sync.Mutex
+	blobs := map[digest.Digest]ocispec.Descriptor{}
+	names := map[string]digest.Digest{}
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(jobs)
+	for _, img := range images {
+		if prev, dup := names[img.Name]; dup {
+			if prev != img.Root.Digest {
+				return nil, fmt.Errorf("image %s: %w: named twice with different content (%s and %s)", img.Name, ErrInvalidBundle, prev, img.Root.Digest)
+			}
+			continue
+		}
+		names[img.Name] = img.Root.Digest
+		root := img.Root
+		root.Annotations = map[string]string{AnnotationContainerdName: img.Name, AnnotationRefName: img.Name}
+		p.index.Manifests = append(p.index.Manifests, root)
+		g.Go(func() error {
+			err := transfer.Walk(gctx, img.Fetcher, img.Root, nil, func(desc ocispec.Descriptor, content []byte) error {
+				mu.Lock()
+				defer mu.Unlock()
+				if content != nil {
+					p.graphs.Add(desc.MediaType, content)
+				}
+				if _, ok := blobs[desc.Digest]; ok {
+					p.sharedBytes += desc.Size
+					return nil
+				}
+				blobs[desc.Digest] = ocispec.Descriptor{MediaType: desc.MediaType, Digest: desc.Digest, Size: desc.Size}
+				p.bytes += desc.Size
+				return nil
+			})
+			if err != nil {
+				return fmt.Errorf("image %s: %w", img.Name, err)
+			}
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+	sort.Slice(p.index.Manifests, func(i, j int) bool {
+		return p.index.Manifests[i].Annotations[AnnotationRefName] < p.index.Manifests[j].Annotations[AnnotationRefName]
+	})
+	for _, d := range blobs {
+		p.blobs = append(p.blobs, d)
+	}
+	return p, nil
+}

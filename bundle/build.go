@@ -1,0 +1,198 @@
+package bundle
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+	"time"
+
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/ferry-oci/ferry/manifests"
+	"github.com/ferry-oci/ferry/source"
+	"github.com/ferry-oci/ferry/transfer"
+)
+
+// BuildOptions say what to build. The zero value of every field but List
+// and Output works.
+type BuildOptions struct {
+	// List is the parsed image list.
+	List *manifests.ImageList
+	// Output is the bundle's path; a .zst suffix compresses it.
+	Output string
+	// Platforms, when set, replaces the list's default platform filter.
+	Platforms []ocispec.Platform
+	// AllowMissingPlatforms keeps an image that lacks some requested
+	// platforms (it must have at least one).
+	AllowMissingPlatforms bool
+	// Registry says how to reach source registries.
+	Registry source.RegistryOptions
+	// Jobs bounds the blobs in flight; 0 means transfer.DefaultJobs.
+	Jobs int
+	// ModTime is every tar entry's time (SOURCE_DATE_EPOCH); zero means the epoch.
+	ModTime time.Time
+	// Observer, when set, follows every blob.
+	Observer transfer.Observer
+}
+
+// BuildResult says what Build wrote.
+type BuildResult struct {
+	WriteResult
+	// Images lists the names and digests written, sorted by name.
+	Names    []Image
+	Duration time.Duration
+}
+
+// Build resolves every entry of the image list (registries, OCI layouts,
+// OCI archives, docker archives, per-arch images to combine), filters
+// platforms, and writes one bundle at opts.Output. Upstream indexes and
+// manifests keep their bytes and digests unless filtering removed a
+// platform, a combine made a new index, or a docker archive was converted.
+func Build(ctx context.Context, opts BuildOptions) (*BuildResult, error) {
+	start := time.Now()
+	if opts.List == nil || len(opts.List.Images) == 0 {
+		return nil, fmt.Errorf("build: %w: no images", manifests.ErrInvalidImageList)
+	}
+	reg, err := source.NewRegistries(opts.Registry)
+	if err != nil {
+		return nil, err
+	}
+	res := &resolver{opts: opts, registries: reg}
+	defer res.close()
+	sources, err := res.resolveAll(ctx)
+	if err != nil {
+		return nil, err
+	}
+	written, err := Write(ctx, opts.Output, sources, WriteOptions{Jobs: opts.Jobs, ModTime: opts.ModTime, Observer: opts.Observer})
+	if err != nil {
+		return nil, err
+	}
+	result := &BuildResult{WriteResult: *written, Duration: time.Since(start)}
+	for _, s := range sources {
+		result.Names = append(result.Names, Image{Name: s.Name, Descriptor: s.Root})
+	}
+	return result, nil
+}
+
+// resolver turns image list entries into bundle sources.
+type resolver struct {
+	opts       BuildOptions
+	registries *source.Registries
+
+	mu      sync.Mutex
+	closers []io.Closer
+}
+
+func (r *resolver) resolveAll(ctx context.Context) ([]Source, error) {
+	results := make([][]Source, len(r.opts.List.Images))
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(max(r.opts.Jobs, transfer.DefaultJobs))
+	for i, spec := range r.opts.List.Images {
+		g.Go(func() error {
+			srcs, err := r.resolve(gctx, spec)
+			if err != nil {
+				return specError(spec, err)
+			}
+			results[i] = srcs
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+	var all []Source
+	for _, srcs := range results {
+		all = append(all, srcs...)
+	}
+	return all, nil
+}
+
+// specError names the entry (and its line) an error came from.
+func specError(spec manifests.ImageSpec, err error) error {
+	what := spec.Source
+	if what == "" {
+		what = spec.Name
+	}
+	if spec.Line > 0 {
+		return fmt.Errorf("image %s (line %d): %w", what, spec.Line, err)
+	}
+	return fmt.Errorf("image %s: %w", what, err)
+}
+
+func (r *resolver) platformsFor(spec manifests.ImageSpec) []ocispec.Platform {
+	switch {
+	case spec.Platforms != nil:
+		return spec.Platforms
+	case len(r.opts.Platforms) > 0:
+		return r.opts.Platforms
+	}
+	return r.opts.List.Platforms
+}
+
+func (r *resolver) track(c io.Closer) {
+	r.mu.Lock()
+	r.closers = append(r.closers, c)
+	r.mu.Unlock()
+}
+
+func (r *resolver) close() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, c := range r.closers {
+		c.Close()
+	}
+}
+
+// filterPlatforms applies a platform filter to an image: an index keeps
+// only the wanted entries (rewritten only if something goes), a single
+// manifest must be of a wanted platform.
+func (r *resolver) filterPlatforms(ctx context.Context, src Source, want []ocispec.Platform) (Source, error) {
+	if len(want) == 0 {
+		return src, nil
+	}
+	content, err := transfer.FetchAll(ctx, src.Fetcher, src.Root)
+	if err != nil {
+		return src, err
+	}
+	if manifests.IsManifest(src.Root.MediaType) {
+		p, err := r.manifestPlatform(ctx, src.Fetcher, content)
+		if err != nil {
+			return src, err
+		}
+		for _, w := range want {
+			if manifests.PlatformMatches(w, p) {
+				return src, nil
+			}
+		}
+		return src, fmt.Errorf("%w: image is %s only", manifests.ErrPlatformMissing, manifests.FormatPlatform(p))
+	}
+	filtered, err := manifests.FilterIndex(content, want, r.opts.AllowMissingPlatforms)
+	if err != nil {
+		return src, err
+	}
+	if len(filtered) == len(content) && string(filtered) == string(content) {
+		return src, nil
+	}
+	mem := transfer.NewMemory()
+	src.Root = mem.Add(src.Root.MediaType, filtered)
+	src.Fetcher = transfer.Overlay{mem, src.Fetcher}
+	return src, nil
+}
+
+// manifestPlatform reads the platform a manifest's config declares.
+func (r *resolver) manifestPlatform(ctx context.Context, f transfer.Fetcher, manifest []byte) (ocispec.Platform, error) {
+	m, err := manifests.ParseManifest(manifest)
+	if err != nil {
+		return ocispec.Platform{}, err
+	}
+	config, err := transfer.FetchAll(ctx, f, m.Config)
+	if err != nil {
+		return ocispec.Platform{}, err
+	}
+	return manifests.ConfigPlatform(config)
+}
+
+var errNeedName = errors.New("the source has no usable name: give the entry a name")

@@ -1,0 +1,255 @@
+package bundle
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+
+	"github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/ferry-oci/ferry/manifests"
+	"github.com/ferry-oci/ferry/source"
+	"github.com/ferry-oci/ferry/transfer"
+)
+
+// The transports of image list sources; anything else is a registry reference.
+const (
+	transportOCI           = "oci:"
+	transportOCIArchive    = "oci-archive:"
+	transportDockerArchive = "docker-archive:"
+)
+
+// resolve turns one image list entry into the sources it names.
+func (r *resolver) resolve(ctx context.Context, spec manifests.ImageSpec) ([]Source, error) {
+	var srcs []Source
+	var err error
+	if len(spec.Combine) > 0 {
+		src, err := r.combine(ctx, spec)
+		if err != nil {
+			return nil, err
+		}
+		return []Source{src}, nil
+	}
+	srcs, err = r.open(ctx, spec.Source)
+	if err != nil {
+		return nil, err
+	}
+	if spec.Name != "" {
+		if len(srcs) != 1 {
+			return nil, fmt.Errorf("name %s given, but the source holds %d images", spec.Name, len(srcs))
+		}
+		srcs[0].Name = spec.Name
+	}
+	for i := range srcs {
+		if srcs[i].Name == "" {
+			return nil, errNeedName
+		}
+		if srcs[i], err = r.filterPlatforms(ctx, srcs[i], r.platformsFor(spec)); err != nil {
+			return nil, err
+		}
+	}
+	return srcs, nil
+}
+
+// open resolves a source string to its images, named as the source names them.
+func (r *resolver) open(ctx context.Context, src string) ([]Source, error) {
+	switch {
+	case strings.HasPrefix(src, transportOCI):
+		dir, name, _ := strings.Cut(strings.TrimPrefix(src, transportOCI), ":")
+		return r.openLayoutDir(dir, name)
+	case strings.HasPrefix(src, transportOCIArchive):
+		return r.openArchive(strings.TrimPrefix(src, transportOCIArchive))
+	case strings.HasPrefix(src, transportDockerArchive):
+		file, name, _ := strings.Cut(strings.TrimPrefix(src, transportDockerArchive), ":")
+		return r.openDockerArchive(ctx, file, name)
+	}
+	img, err := r.registries.Resolve(ctx, src)
+	if err != nil {
+		return nil, err
+	}
+	return []Source{{Name: src, Root: img.Descriptor, Fetcher: img.Fetcher}}, nil
+}
+
+func (r *resolver) openLayoutDir(dir, name string) ([]Source, error) {
+	l, err := source.OpenLayoutDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	r.track(l)
+	idx, err := l.Index()
+	if err != nil {
+		return nil, err
+	}
+	var srcs []Source
+	for _, d := range idx.Manifests {
+		refName := d.Annotations[AnnotationRefName]
+		if refName == "" {
+			refName = d.Annotations[AnnotationContainerdName]
+		}
+		if name != "" && refName != name && normalizedOrEmpty(refName) != normalizedOrEmpty(name) {
+			continue
+		}
+		srcs = append(srcs, Source{Name: normalizedOrEmpty(refName), Root: plainDescriptor(d), Fetcher: l})
+	}
+	if len(srcs) == 0 {
+		return nil, fmt.Errorf("oci layout %s: %w: %q", dir, source.ErrImageNotFound, name)
+	}
+	return srcs, nil
+}
+
+func (r *resolver) openArchive(path string) ([]Source, error) {
+	br, err := Open(path)
+	if err != nil {
+		return nil, err
+	}
+	r.track(br)
+	var srcs []Source
+	for _, img := range br.Images() {
+		srcs = append(srcs, Source{Name: normalizedOrEmpty(img.Name), Root: plainDescriptor(img.Descriptor), Fetcher: br})
+	}
+	if len(srcs) == 0 {
+		return nil, fmt.Errorf("oci archive %s: %w", path, source.ErrImageNotFound)
+	}
+	return srcs, nil
+}
+
+func (r *resolver) openDockerArchive(ctx context.Context, path, name string) ([]Source, error) {
+	da, err := source.OpenDockerArchive(ctx, path, r.opts.Jobs)
+	if err != nil {
+		return nil, err
+	}
+	r.track(da)
+	want := normalizedOrEmpty(name)
+	var srcs []Source
+	for _, img := range da.Images {
+		root := plainDescriptor(img.Descriptor)
+		if len(img.RepoTags) == 0 && name == "" {
+			srcs = append(srcs, Source{Root: root, Fetcher: da})
+		}
+		for _, tag := range img.RepoTags {
+			if name == "" || tag == want {
+				srcs = append(srcs, Source{Name: tag, Root: root, Fetcher: da})
+			}
+		}
+	}
+	if len(srcs) == 0 {
+		return nil, fmt.Errorf("docker archive %s: %w: %q", path, source.ErrImageNotFound, name)
+	}
+	return srcs, nil
+}
+
+// combine builds a new OCI index from per-platform images, checking each
+// against the platform its config declares.
+func (r *resolver) combine(ctx context.Context, spec manifests.ImageSpec) (Source, error) {
+	keys := make([]string, 0, len(spec.Combine))
+	for k := range spec.Combine {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	router := router{}
+	var entries []ocispec.Descriptor
+	for _, key := range keys {
+		want, err := manifests.ParsePlatform(key)
+		if err != nil {
+			return Source{}, err
+		}
+		srcs, err := r.open(ctx, spec.Combine[key])
+		if err != nil {
+			return Source{}, err
+		}
+		if len(srcs) != 1 {
+			return Source{}, fmt.Errorf("%s: %s holds %d images, want one", key, spec.Combine[key], len(srcs))
+		}
+		entry, err := r.platformManifest(ctx, srcs[0], want)
+		if err != nil {
+			return Source{}, fmt.Errorf("%s: %s: %w", key, spec.Combine[key], err)
+		}
+		if err := router.learn(ctx, srcs[0].Fetcher, entry); err != nil {
+			return Source{}, err
+		}
+		entries = append(entries, entry)
+	}
+	content, err := manifests.NewIndex(entries)
+	if err != nil {
+		return Source{}, err
+	}
+	mem := transfer.NewMemory()
+	root := mem.Add(ocispec.MediaTypeImageIndex, content)
+	return Source{Name: spec.Name, Root: root, Fetcher: transfer.Overlay{mem, router}}, nil
+}
+
+// platformManifest picks the manifest of platform want from an image (the
+// image itself, or its index's entry) and returns it with the platform its
+// config declares, which must match want.
+func (r *resolver) platformManifest(ctx context.Context, src Source, want ocispec.Platform) (ocispec.Descriptor, error) {
+	desc := src.Root
+	if manifests.IsIndex(desc.MediaType) {
+		content, err := transfer.FetchAll(ctx, src.Fetcher, desc)
+		if err != nil {
+			return desc, err
+		}
+		idx, err := manifests.ParseIndex(content)
+		if err != nil {
+			return desc, err
+		}
+		kept, _ := manifests.SelectPlatforms(idx, []ocispec.Platform{want})
+		if len(kept) == 0 {
+			return desc, fmt.Errorf("%w: image has %s", manifests.ErrPlatformMissing, strings.Join(manifests.IndexPlatforms(idx), ", "))
+		}
+		desc = kept[0]
+	}
+	content, err := transfer.FetchAll(ctx, src.Fetcher, desc)
+	if err != nil {
+		return desc, err
+	}
+	have, err := r.manifestPlatform(ctx, src.Fetcher, content)
+	if err != nil {
+		return desc, err
+	}
+	if !manifests.PlatformMatches(want, have) {
+		return desc, fmt.Errorf("%w: config says %s", manifests.ErrPlatformMismatch, manifests.FormatPlatform(have))
+	}
+	desc = plainDescriptor(desc)
+	desc.Platform = &have
+	return desc, nil
+}
+
+// router is a Fetcher that sends each digest to the source that has it,
+// for indexes combined from several repositories.
+type router map[digest.Digest]transfer.Fetcher
+
+func (rt router) learn(ctx context.Context, f transfer.Fetcher, root ocispec.Descriptor) error {
+	return transfer.Walk(ctx, f, root, nil, func(desc ocispec.Descriptor, _ []byte) error {
+		rt[desc.Digest] = f
+		return nil
+	})
+}
+
+// Fetch implements transfer.Fetcher.
+func (rt router) Fetch(ctx context.Context, desc ocispec.Descriptor) (io.ReadCloser, error) {
+	f, ok := rt[desc.Digest]
+	if !ok {
+		return nil, fmt.Errorf("%s: %w", desc.Digest, transfer.ErrNotFound)
+	}
+	return f.Fetch(ctx, desc)
+}
+
+// plainDescriptor keeps what identifies a blob, dropping annotations and
+// platform that belong to where it was listed.
+func plainDescriptor(d ocispec.Descriptor) ocispec.Descriptor {
+	return ocispec.Descriptor{MediaType: d.MediaType, Digest: d.Digest, Size: d.Size}
+}
+
+func normalizedOrEmpty(ref string) string {
+	if ref == "" {
+		return ""
+	}
+	n, err := manifests.NormalizeReference(ref)
+	if err != nil {
+		return ""
+	}
+	return n
+}

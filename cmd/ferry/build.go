@@ -1,0 +1,104 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"strconv"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/ferry-oci/ferry/bundle"
+	"github.com/ferry-oci/ferry/manifests"
+	"github.com/ferry-oci/ferry/transfer"
+)
+
+func init() { commands = append(commands, newBuildCommand) }
+
+type buildFlags struct {
+	file                  string
+	output                string
+	images                []string
+	platforms             []string
+	allowMissingPlatforms bool
+	insecure              []string
+	jobs                  int
+}
+
+func newBuildCommand(g *globalOptions) *cobra.Command {
+	var f buildFlags
+	cmd := &cobra.Command{
+		Use:   "build -f images.yaml -o bundle.tar",
+		Short: "Pack many multi-arch images into one deterministic OCI layout tarball",
+		Long: `Build resolves every image of the list (registry references, oci:DIR[:NAME],
+oci-archive:FILE, docker-archive:FILE[:NAME], and per-arch images to combine),
+filters platforms and writes one OCI image-layout tarball. Upstream digests
+are kept unless filtering or combining had to make a new index.
+SOURCE_DATE_EPOCH sets the entries' time (default 0), so builds reproduce.`,
+		Args: exactArgs(0),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			opts, err := f.options()
+			if err != nil {
+				return err
+			}
+			prog := newProgress(g, cmd.ErrOrStderr(), "building")
+			opts.Observer = prog
+			res, err := bundle.Build(cmd.Context(), opts)
+			prog.Wait()
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "wrote %s: %d images, %d blobs, %s (%s saved by sharing) in %s\n",
+				f.output, res.Images, res.Blobs, humanBytes(res.Bytes), humanBytes(res.SharedBytes), res.Duration.Round(time.Millisecond))
+			return nil
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVarP(&f.file, "file", "f", "", "image list: plain list, ferry YAML or mindthegap YAML")
+	fl.StringVarP(&f.output, "output", "o", "", "bundle path (.tar, or .tar.zst for zstd)")
+	fl.StringArrayVar(&f.images, "image", nil, "add an image reference (repeatable)")
+	fl.StringSliceVar(&f.platforms, "platform", nil, "keep only these platforms, e.g. linux/amd64,linux/arm64")
+	fl.BoolVar(&f.allowMissingPlatforms, "allow-missing-platforms", false, "keep images that lack some requested platforms")
+	fl.StringArrayVar(&f.insecure, "insecure-registry", nil, "registry HOST[:PORT] reachable over plain HTTP or unverified TLS (repeatable)")
+	fl.IntVar(&f.jobs, "jobs", transfer.DefaultJobs, "blobs downloaded at once")
+	return cmd
+}
+
+func (f *buildFlags) options() (bundle.BuildOptions, error) {
+	if f.output == "" {
+		return bundle.BuildOptions{}, usageError{fmt.Errorf("-o/--output BUNDLE.tar is required")}
+	}
+	list := &manifests.ImageList{}
+	if f.file != "" {
+		var err error
+		if list, err = manifests.LoadImageList(f.file); err != nil {
+			return bundle.BuildOptions{}, err
+		}
+	}
+	if err := list.AddRefs(f.images); err != nil {
+		return bundle.BuildOptions{}, usageError{err}
+	}
+	if len(list.Images) == 0 {
+		return bundle.BuildOptions{}, usageError{fmt.Errorf("no images: give -f FILE or --image REF")}
+	}
+	platforms, err := manifests.ParsePlatforms(f.platforms)
+	if err != nil {
+		return bundle.BuildOptions{}, usageError{err}
+	}
+	opts := bundle.BuildOptions{
+		List:                  list,
+		Output:                f.output,
+		Platforms:             platforms,
+		AllowMissingPlatforms: f.allowMissingPlatforms,
+		Jobs:                  f.jobs,
+	}
+	opts.Registry.Insecure = f.insecure
+	if epoch := os.Getenv("SOURCE_DATE_EPOCH"); epoch != "" {
+		sec, err := strconv.ParseInt(epoch, 10, 64)
+		if err != nil {
+			return opts, usageError{fmt.Errorf("SOURCE_DATE_EPOCH=%q: want seconds since the epoch", epoch)}
+		}
+		opts.ModTime = time.Unix(sec, 0)
+	}
+	return opts, nil
+}

@@ -1,0 +1,45 @@
+# ferry: build, test, demo and benchmarks. `make test` is what CI runs.
+SHELL := /bin/bash
+export PATH := $(PATH):/usr/local/go/bin
+
+GO ?= go
+# Corpus size for `make bench`: small (default), medium or large; see scripts/bench.sh.
+BENCH_SIZE ?= small
+# How long `make fuzz-smoke` runs each fuzz target.
+FUZZTIME ?= 10s
+
+.PHONY: all build deps test vet fuzz-smoke demo bench clean
+
+all: build
+
+build:
+	$(GO) build -o bin/ferry ./cmd/ferry
+
+deps:
+	bash scripts/install-deps.sh
+
+vet:
+	$(GO) vet ./...
+
+test: deps
+	$(GO) vet ./...
+	$(GO) test -p 2 -count=1 -timeout 40m ./...
+
+# Runs every Fuzz* target briefly (seed corpus plus FUZZTIME of fuzzing).
+fuzz-smoke:
+	@set -euo pipefail; \
+	for pkg in $$($(GO) list ./...); do \
+		for f in $$($(GO) test -list '^Fuzz' "$$pkg" | grep '^Fuzz' || true); do \
+			echo "fuzz $$pkg $$f"; \
+			$(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) "$$pkg"; \
+		done; \
+	done
+
+demo: deps build
+	bash scripts/demo.sh
+
+bench: deps build
+	BENCH_SIZE=$(BENCH_SIZE) bash scripts/bench.sh
+
+clean:
+	rm -rf bin

@@ -1,0 +1,316 @@
+package testenv
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// containerdStartTimeout bounds how long Containerd waits for the socket.
+const containerdStartTimeout = 30 * time.Second
+
+// containerdStopTimeout is how long Stop waits after SIGTERM before SIGKILL.
+const containerdStopTimeout = 10 * time.Second
+
+// ContainerdServer is a running containerd daemon private to one test, with the
+// CRI plugin loaded and all state under one short temp dir.
+type ContainerdServer struct {
+	// Address is the gRPC unix socket path (containerd.New(Address)).
+	Address string
+	// Root and State are containerd's root and state directories.
+	Root, State string
+	// CertsDir is the CRI registry config_path: hosts.toml files go in
+	// CertsDir/<host>/hosts.toml.
+	CertsDir string
+	// ConfigPath is the containerd config file (version 2).
+	ConfigPath string
+	// Dir is the temp dir that holds everything above.
+	Dir string
+	// LogPath is containerd's log (stdout and stderr).
+	LogPath string
+
+	ctr  string
+	cmd  *exec.Cmd
+	done chan struct{}
+}
+
+// containerdConfig is the config for a test daemon; %[1]s is its directory.
+// Snapshotters that cannot work on a plain test machine are disabled; the
+// CRI stream server binds 127.0.0.1 with a kernel-chosen port.
+const containerdConfig = `version = 2
+root = "%[1]s/root"
+state = "%[1]s/state"
+temp = "%[1]s/tmp"
+disabled_plugins = [
+  "io.containerd.snapshotter.v1.btrfs",
+  "io.containerd.snapshotter.v1.zfs",
+  "io.containerd.snapshotter.v1.devmapper",
+  "io.containerd.snapshotter.v1.aufs",
+]
+
+[grpc]
+  address = "%[1]s/containerd.sock"
+
+[ttrpc]
+  address = "%[1]s/containerd.sock.ttrpc"
+
+[debug]
+  address = ""
+  level = "info"
+
+[metrics]
+  address = ""
+
+[plugins]
+  [plugins."io.containerd.internal.v1.opt"]
+    path = "%[1]s/opt"
+  [plugins."io.containerd.grpc.v1.cri"]
+    sandbox_image = "ferry.invalid/pause:test"
+    disable_tcp_service = true
+    stream_server_address = "127.0.0.1"
+    stream_server_port = "0"
+    [plugins."io.containerd.grpc.v1.cri".cni]
+      bin_dir = "%[1]s/cni/bin"
+      conf_dir = "%[1]s/cni/conf"
+    [plugins."io.containerd.grpc.v1.cri".registry]
+      config_path = "%[1]s/certs.d"
+`
+
+// Containerd starts a real containerd (1.6 or 1.7) as root with its own
+// config, root, state and socket under a temp dir made with
+// os.MkdirTemp("", "ctd") (unix socket paths must stay short). It waits until
+// the socket answers. At the end of the test it is stopped (SIGTERM, then
+// SIGKILL after 10s), leftover mounts under the dir are unmounted and the dir
+// is removed; if the test failed, the last 50 log lines are logged.
+func Containerd(t testing.TB) *ContainerdServer {
+	t.Helper()
+	bin := RequireBinary(t, "containerd")
+	ctr := RequireBinary(t, "ctr")
+	if os.Geteuid() != 0 {
+		t.Fatalf("testenv: containerd needs root (euid %d); run the tests as root", os.Geteuid())
+	}
+
+	dir, err := os.MkdirTemp("", "ctd")
+	if err != nil {
+		t.Fatalf("testenv: containerd: %v", err)
+	}
+	// Resolve symlinks so mountinfo paths (always resolved) match dir.
+	if d, err := filepath.EvalSymlinks(dir); err == nil {
+		dir = d
+	}
+	c := &ContainerdServer{
+		Address:    filepath.Join(dir, "containerd.sock"),
+		Root:       filepath.Join(dir, "root"),
+		State:      filepath.Join(dir, "state"),
+		CertsDir:   filepath.Join(dir, "certs.d"),
+		ConfigPath: filepath.Join(dir, "config.toml"),
+		Dir:        dir,
+		LogPath:    filepath.Join(dir, "containerd.log"),
+		ctr:        ctr,
+	}
+	t.Cleanup(func() {
+		c.stop(t)
+		if t.Failed() {
+			t.Logf("containerd log (%s), last 50 lines:\n%s", c.LogPath, tailFile(c.LogPath, 50))
+		}
+		c.cleanupDir(t)
+	})
+	if len(c.Address)+len(".ttrpc") >= 108 {
+		t.Fatalf("testenv: containerd: socket path %q too long for a unix socket; set TMPDIR to a short dir", c.Address)
+	}
+	for _, d := range []string{c.CertsDir, filepath.Join(dir, "cni", "bin"), filepath.Join(dir, "cni", "conf"), filepath.Join(dir, "tmp")} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			t.Fatalf("testenv: containerd: %v", err)
+		}
+	}
+	if err := os.WriteFile(c.ConfigPath, []byte(fmt.Sprintf(containerdConfig, dir)), 0o600); err != nil {
+		t.Fatalf("testenv: containerd: %v", err)
+	}
+
+	logf, err := os.Create(c.LogPath)
+	if err != nil {
+		t.Fatalf("testenv: containerd: %v", err)
+	}
+	defer logf.Close()
+	cmd := exec.Command(bin, "--config", c.ConfigPath)
+	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.Dir = dir
+	// If the test binary dies (go test -timeout), do not leave a daemon behind.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("testenv: containerd: start %s: %v", bin, err)
+	}
+	c.cmd, c.done = cmd, make(chan struct{})
+	go func() { _ = cmd.Wait(); close(c.done) }()
+
+	var lastErr error
+	exited := false
+	ok := poll(containerdStartTimeout, 50*time.Millisecond, func() bool {
+		select {
+		case <-c.done:
+			exited = true
+			return true
+		default:
+		}
+		if _, err := os.Stat(c.Address); err != nil {
+			lastErr = err
+			return false
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_, lastErr = c.run(ctx, "version")
+		return lastErr == nil
+	})
+	switch {
+	case exited:
+		t.Fatalf("testenv: containerd exited during start (%v); log:\n%s", cmd.ProcessState, tailFile(c.LogPath, 50))
+	case !ok:
+		t.Fatalf("testenv: containerd did not answer on %s within %v: %v; log:\n%s", c.Address, containerdStartTimeout, lastErr, tailFile(c.LogPath, 50))
+	}
+	return c
+}
+
+// Ctr runs `ctr --address Address args...` and returns its stdout; it fails
+// the test with stderr when ctr fails.
+func (c *ContainerdServer) Ctr(t testing.TB, args ...string) string {
+	t.Helper()
+	out, err := c.CtrErr(t, args...)
+	if err != nil {
+		t.Fatalf("testenv: %v", err)
+	}
+	return out
+}
+
+// CtrErr is Ctr for negative tests: it returns stdout and an error holding
+// stderr instead of failing the test.
+func (c *ContainerdServer) CtrErr(t testing.TB, args ...string) (string, error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	return c.run(ctx, args...)
+}
+
+func (c *ContainerdServer) run(ctx context.Context, args ...string) (string, error) {
+	full := append([]string{"--address", c.Address}, args...)
+	cmd := exec.CommandContext(ctx, c.ctr, full...)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		return stdout.String(), fmt.Errorf("ctr %s: %v: %s", strings.Join(full, " "), err, strings.TrimSpace(stderr.String()))
+	}
+	return stdout.String(), nil
+}
+
+// stop ends containerd: SIGTERM, then SIGKILL after containerdStopTimeout,
+// then any shim it left behind for this socket.
+func (c *ContainerdServer) stop(t testing.TB) {
+	if c.cmd == nil {
+		return
+	}
+	_ = c.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-c.done:
+	case <-time.After(containerdStopTimeout):
+		t.Logf("testenv: containerd did not stop within %v of SIGTERM; killing it", containerdStopTimeout)
+		_ = c.cmd.Process.Kill()
+		<-c.done
+	}
+	c.cmd = nil
+	c.killShims(t)
+}
+
+// killShims kills containerd-shim processes started for this daemon: their
+// command line names this daemon's socket, which no other process uses.
+func (c *ContainerdServer) killShims(t testing.TB) {
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		return
+	}
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil || pid == os.Getpid() {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
+		if err != nil {
+			continue
+		}
+		args := strings.Split(string(b), "\x00")
+		if !strings.Contains(filepath.Base(args[0]), "containerd-shim") {
+			continue
+		}
+		for _, a := range args {
+			if a == c.Address || strings.HasPrefix(a, c.Dir+"/") {
+				t.Logf("testenv: killing leftover shim pid %d", pid)
+				_ = syscall.Kill(pid, syscall.SIGKILL)
+				break
+			}
+		}
+	}
+}
+
+// cleanupDir unmounts whatever is still mounted under Dir (overlay snapshot
+// mounts, deepest first) and removes Dir.
+func (c *ContainerdServer) cleanupDir(t testing.TB) {
+	for _, m := range mountsUnder(c.Dir) {
+		if err := syscall.Unmount(m, 0); err != nil {
+			if err := syscall.Unmount(m, syscall.MNT_DETACH); err != nil {
+				t.Logf("testenv: unmount %s: %v", m, err)
+			}
+		}
+	}
+	if err := os.RemoveAll(c.Dir); err != nil {
+		t.Logf("testenv: remove %s: %v", c.Dir, err)
+	}
+}
+
+// mountsUnder returns the mount points at or under dir from
+// /proc/self/mountinfo, deepest first.
+func mountsUnder(dir string) []string {
+	b, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		return nil
+	}
+	var out []string
+	for _, line := range strings.Split(string(b), "\n") {
+		f := strings.Fields(line)
+		if len(f) < 5 {
+			continue
+		}
+		mp := unescapeMountinfo(f[4])
+		if mp == dir || strings.HasPrefix(mp, dir+"/") {
+			out = append(out, mp)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return len(out[i]) > len(out[j]) })
+	return out
+}
+
+// unescapeMountinfo decodes the octal escapes (\040 for space, ...) that
+// /proc/self/mountinfo uses in paths.
+func unescapeMountinfo(s string) string {
+	if !strings.Contains(s, `\`) {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] == '\\' && i+4 <= len(s) {
+			if v, err := strconv.ParseUint(s[i+1:i+4], 8, 8); err == nil {
+				b.WriteByte(byte(v))
+				i += 3
+				continue
+			}
+		}
+		b.WriteByte(s[i])
+	}
+	return b.String()
+}

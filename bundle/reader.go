@@ -138,14 +138,19 @@ func NewReader(ra io.ReaderAt, size int64) (*Reader, error) {
 			return nil, fmt.Errorf("%w: %q is not a regular file (links are not allowed)", ErrInvalidBundle, hdr.Name)
 		}
 		e := entry{offset: sr.pos, size: hdr.Size}
-		if e.offset+e.size > size {
+		if e.size > size-e.offset {
 			return nil, fmt.Errorf("%w: %q is truncated", ErrInvalidBundle, hdr.Name)
 		}
 		switch {
-		case name == layoutFile:
-			layoutEntry = &e
-		case name == indexFile:
-			indexEntry = &e
+		case name == layoutFile, name == indexFile:
+			p := &layoutEntry
+			if name == indexFile {
+				p = &indexEntry
+			}
+			if *p != nil {
+				return nil, fmt.Errorf("%w: %q appears twice", ErrInvalidBundle, hdr.Name)
+			}
+			*p = &e
 		case strings.HasPrefix(name, blobsDir+"/"):
 			d, err := blobDigest(name)
 			if err != nil {

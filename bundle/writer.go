@@ -116,7 +116,8 @@ func (w *Writer) Push(ctx context.Context, desc ocispec.Descriptor, content io.R
 	if p.desc.Size != desc.Size {
 		return fmt.Errorf("%s: %w: planned %d bytes, got descriptor of %d", desc.Digest, transfer.ErrSizeMismatch, p.desc.Size, desc.Size)
 	}
-	n, err := io.Copy(io.NewOffsetWriter(w.tmp, p.offset), io.LimitReader(content, desc.Size+1))
+	dst := &boundedWriter{w: io.NewOffsetWriter(w.tmp, p.offset), desc: desc, left: desc.Size}
+	n, err := io.Copy(dst, io.LimitReader(content, desc.Size+1))
 	if err != nil {
 		return err
 	}
@@ -153,6 +154,10 @@ func (w *Writer) Commit() error {
 		w.tmp.Close()
 		w.tmp = compressed
 		final = compressed
+	}
+	if err := final.Chmod(0o644); err != nil {
+		w.Abort()
+		return fmt.Errorf("bundle %s: %w", w.path, err)
 	}
 	if err := final.Sync(); err != nil {
 		w.Abort()
@@ -205,6 +210,24 @@ func (w *Writer) Abort() {
 	w.done = true
 	w.tmp.Close()
 	os.Remove(w.tmp.Name())
+}
+
+// boundedWriter takes at most left bytes and refuses, writing nothing, a
+// write that would go beyond them, so a blob longer than planned never
+// overwrites the next tar entry.
+type boundedWriter struct {
+	w    io.Writer
+	desc ocispec.Descriptor
+	left int64
+}
+
+func (b *boundedWriter) Write(p []byte) (int, error) {
+	if int64(len(p)) > b.left {
+		return 0, fmt.Errorf("%s: %w: more than %d bytes", b.desc.Digest, transfer.ErrSizeMismatch, b.desc.Size)
+	}
+	n, err := b.w.Write(p)
+	b.left -= int64(n)
+	return n, err
 }
 
 func syncDir(dir string) error {

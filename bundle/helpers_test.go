@@ -1,0 +1,190 @@
+package bundle_test
+
+import (
+	"archive/tar"
+	"bytes"
+	"errors"
+	"io"
+	"os"
+	"path/filepath"
+	"testing"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/random"
+	"github.com/google/go-containerregistry/pkg/v1/types"
+	"github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/ferry-oci/ferry/bundle"
+	"github.com/ferry-oci/ferry/internal/testbundle"
+	"github.com/ferry-oci/ferry/internal/testimages"
+)
+
+// Names of the fixture's images.
+const (
+	ociIndex     = "docker.io/library/oci-index:1"
+	dockerList   = "docker.io/library/docker-list:1"
+	ociSingle    = "registry.example.com/team/single:2.0"
+	dockerSingle = "docker.io/library/docker-single:1"
+)
+
+// fixture is a small set of real images covering what a bundle holds: an
+// OCI index and a Docker manifest list that share a base layer, and single
+// OCI and Docker manifests. Every image has the busybox layer.
+func fixture(t testing.TB) map[string]testbundle.Image {
+	t.Helper()
+	base, err := random.Layer(2048, types.OCILayer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	small := testimages.WithRandomLayers(1, 1024)
+	return map[string]testbundle.Image{
+		ociIndex:     testimages.Index(t, []string{"linux/amd64", "linux/arm64"}, testimages.WithSharedBase(base), small),
+		dockerList:   testimages.Index(t, []string{"linux/amd64", "linux/arm/v7"}, testimages.Docker(), testimages.WithSharedBase(base), small),
+		ociSingle:    testimages.Image(t, "linux/arm64", small),
+		dockerSingle: testimages.Image(t, "linux/amd64", testimages.Docker(), small),
+	}
+}
+
+// writeFixture writes the fixture to a bundle in a temp dir.
+func writeFixture(t testing.TB) (string, map[string]testbundle.Image) {
+	t.Helper()
+	images := fixture(t)
+	return testbundle.Write(t, filepath.Join(t.TempDir(), "bundle.tar"), images), images
+}
+
+// blobs lists every blob an image reaches, its root included, with the
+// media type and size it is referenced by, as go-containerregistry sees them.
+func blobs(t testing.TB, img testbundle.Image) map[digest.Digest]ocispec.Descriptor {
+	t.Helper()
+	out := map[digest.Digest]ocispec.Descriptor{}
+	add := func(mt types.MediaType, d v1.Hash, size int64) {
+		out[digest.Digest(d.String())] = ocispec.Descriptor{MediaType: string(mt), Digest: digest.Digest(d.String()), Size: size}
+	}
+	var walk func(img testbundle.Image)
+	walk = func(img testbundle.Image) {
+		mt, err := img.MediaType()
+		check(t, err)
+		raw, err := img.RawManifest()
+		check(t, err)
+		h, size, err := v1.SHA256(bytes.NewReader(raw))
+		check(t, err)
+		add(mt, h, size)
+		switch v := img.(type) {
+		case v1.ImageIndex:
+			im, err := v.IndexManifest()
+			check(t, err)
+			for _, d := range im.Manifests {
+				var child testbundle.Image
+				if d.MediaType.IsIndex() {
+					child, err = v.ImageIndex(d.Digest)
+				} else {
+					child, err = v.Image(d.Digest)
+				}
+				check(t, err)
+				walk(child)
+			}
+		case v1.Image:
+			m, err := v.Manifest()
+			check(t, err)
+			add(m.Config.MediaType, m.Config.Digest, m.Config.Size)
+			for _, l := range m.Layers {
+				add(l.MediaType, l.Digest, l.Size)
+			}
+		}
+	}
+	walk(img)
+	return out
+}
+
+func check(t testing.TB, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// tarEntry is one entry of a tar: its header and body.
+type tarEntry struct {
+	hdr  *tar.Header
+	body []byte
+}
+
+// readTar reads every entry of the tar at path.
+func readTar(t testing.TB, path string) []tarEntry {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	check(t, err)
+	var out []tarEntry
+	tr := tar.NewReader(bytes.NewReader(b))
+	for {
+		hdr, err := tr.Next()
+		if errors.Is(err, io.EOF) {
+			return out
+		}
+		check(t, err)
+		body, err := io.ReadAll(tr)
+		check(t, err)
+		out = append(out, tarEntry{hdr: hdr, body: body})
+	}
+}
+
+// writeTar writes entries as a tar at path and returns path.
+func writeTar(t testing.TB, path string, entries []tarEntry) string {
+	t.Helper()
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	for _, e := range entries {
+		hdr := *e.hdr
+		if hdr.Typeflag == tar.TypeReg {
+			hdr.Size = int64(len(e.body))
+		}
+		check(t, tw.WriteHeader(&hdr))
+		_, err := tw.Write(e.body)
+		check(t, err)
+	}
+	check(t, tw.Close())
+	check(t, os.WriteFile(path, buf.Bytes(), 0o644))
+	return path
+}
+
+// open opens the bundle at path, failing the test on error; it is closed
+// at the end of the test.
+func open(t testing.TB, path string) *bundle.Reader {
+	t.Helper()
+	r, err := bundle.Open(path)
+	check(t, err)
+	t.Cleanup(func() { r.Close() })
+	return r
+}
+
+// overwriteBlob overwrites the first byte of a blob's body in the bundle
+// file with its complement, keeping the size.
+func overwriteBlob(t testing.TB, path string, d digest.Digest) {
+	t.Helper()
+	r := open(t, path)
+	sr, err := r.Blob(d)
+	check(t, err)
+	_, off, _ := sr.Outer()
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	check(t, err)
+	defer f.Close()
+	b := make([]byte, 1)
+	_, err = f.ReadAt(b, off)
+	check(t, err)
+	b[0] = ^b[0]
+	_, err = f.WriteAt(b, off)
+	check(t, err)
+}
+
+// dirEntries lists the names in dir.
+func dirEntries(t testing.TB, dir string) []string {
+	t.Helper()
+	des, err := os.ReadDir(dir)
+	check(t, err)
+	var names []string
+	for _, de := range des {
+		names = append(names, de.Name())
+	}
+	return names
+}

@@ -1,0 +1,123 @@
+package bundle
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+
+	"github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/ferry-oci/ferry/manifests"
+)
+
+// Report describes a bundle: its images and what its blobs weigh.
+type Report struct {
+	Images []ImageReport `json:"images"`
+	// Blobs and Bytes count the blob entries of the bundle.
+	Blobs int   `json:"blobs"`
+	Bytes int64 `json:"bytes"`
+	// SharedBytes is what storing shared blobs once saves: the sum of the
+	// images' sizes minus the size of the blobs they reach together.
+	SharedBytes int64 `json:"sharedBytes"`
+}
+
+// ImageReport describes one image of a bundle.
+type ImageReport struct {
+	Name      string        `json:"name"`
+	Digest    digest.Digest `json:"digest"`
+	MediaType string        `json:"mediaType"`
+	// Platforms are an index's entries' platforms, or a single manifest's
+	// platform read from its config, as os/arch[/variant].
+	Platforms []string `json:"platforms"`
+	// Size is the sum of the unique blobs reachable from the image,
+	// its index and manifests included.
+	Size int64 `json:"size"`
+}
+
+// Inspect describes every image of the bundle r. It reads only indexes,
+// manifests and (for single-manifest images) configs, and fails, wrapping
+// the sentinel concerned (ErrBlobNotFound, transfer.ErrSizeMismatch, ...),
+// when one of the images' blobs is missing or its graph cannot be read;
+// Verify lists every such problem.
+func Inspect(ctx context.Context, r *Reader) (*Report, error) {
+	g, err := r.walkGraph(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if p := g.problems(); len(p) > 0 {
+		return nil, fmt.Errorf("inspect: %w", p[0])
+	}
+	rep := &Report{Images: make([]ImageReport, 0, len(g.images))}
+	rep.Blobs, rep.Bytes = r.totals()
+	var sum, unique int64
+	for _, n := range g.nodes {
+		unique += n.desc.Size
+	}
+	for _, img := range g.images {
+		platforms, err := r.platforms(ctx, img.Descriptor)
+		if err != nil {
+			return nil, fmt.Errorf("inspect %s: %w", img.Name, err)
+		}
+		ir := ImageReport{
+			Name:      img.Name,
+			Digest:    img.Descriptor.Digest,
+			MediaType: img.Descriptor.MediaType,
+			Platforms: platforms,
+		}
+		for _, d := range img.blobs {
+			ir.Size += g.nodes[d].desc.Size
+		}
+		sum += ir.Size
+		rep.Images = append(rep.Images, ir)
+	}
+	rep.SharedBytes = sum - unique
+	return rep, nil
+}
+
+// totals counts the bundle's blob entries and their bytes.
+func (r *Reader) totals() (int, int64) {
+	var bytes int64
+	for _, e := range r.blobs {
+		bytes += e.size
+	}
+	return len(r.blobs), bytes
+}
+
+// platforms lists the platforms of an image: its index's entries', or the
+// os/architecture/variant of a single manifest's config.
+func (r *Reader) platforms(ctx context.Context, root ocispec.Descriptor) ([]string, error) {
+	if !manifests.IsGraphNode(root.MediaType) {
+		return []string{}, nil
+	}
+	content, err := r.ReadAll(ctx, root)
+	if err != nil {
+		return nil, err
+	}
+	if manifests.IsIndex(root.MediaType) {
+		idx, err := manifests.ParseIndex(content)
+		if err != nil {
+			return nil, err
+		}
+		return append([]string{}, manifests.IndexPlatforms(idx)...), nil
+	}
+	m, err := manifests.ParseManifest(content)
+	if err != nil {
+		return nil, err
+	}
+	if !manifests.IsConfig(m.Config.MediaType) {
+		return []string{}, nil // an artifact, not a runnable image
+	}
+	b, err := r.ReadAll(ctx, m.Config)
+	if err != nil {
+		return nil, err
+	}
+	var cfg ocispec.Image
+	if err := json.Unmarshal(b, &cfg); err != nil {
+		return nil, fmt.Errorf("config %s: %w: %v", m.Config.Digest, manifests.ErrInvalidManifest, err)
+	}
+	if cfg.OS == "" || cfg.Architecture == "" {
+		return []string{}, nil
+	}
+	return []string{manifests.FormatPlatform(cfg.Platform)}, nil
+}

@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path"
 	"sort"
 	"strings"
 
@@ -17,6 +16,7 @@ import (
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
+	"github.com/ferry-oci/ferry/internal/tarindex"
 	"github.com/ferry-oci/ferry/manifests"
 	"github.com/ferry-oci/ferry/transfer"
 )
@@ -111,71 +111,42 @@ func decompress(f *os.File) (*os.File, int64, error) {
 
 // NewReader reads a bundle of size bytes from ra.
 func NewReader(ra io.ReaderAt, size int64) (*Reader, error) {
-	r := &Reader{ra: ra, blobs: map[digest.Digest]entry{}}
-	var layoutEntry, indexEntry *entry
-	sr := &offsetReader{r: io.NewSectionReader(ra, 0, size)}
-	tr := tar.NewReader(sr)
-	for {
-		hdr, err := tr.Next()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			if len(r.blobs) == 0 && layoutEntry == nil && indexEntry == nil {
-				return nil, fmt.Errorf("%w: %v", ErrNotBundle, err)
-			}
-			return nil, fmt.Errorf("%w: tar: %v", ErrInvalidBundle, err)
-		}
-		name := path.Clean(strings.TrimPrefix(hdr.Name, "./"))
-		if !isLocal(name) {
-			return nil, fmt.Errorf("%w: unsafe path %q", ErrInvalidBundle, hdr.Name)
-		}
-		switch hdr.Typeflag {
-		case tar.TypeDir:
-			continue
-		case tar.TypeReg:
-		default:
-			return nil, fmt.Errorf("%w: %q is not a regular file (links are not allowed)", ErrInvalidBundle, hdr.Name)
-		}
-		e := entry{offset: sr.pos, size: hdr.Size}
-		if e.size > size-e.offset {
-			return nil, fmt.Errorf("%w: %q is truncated", ErrInvalidBundle, hdr.Name)
-		}
-		switch {
-		case name == layoutFile, name == indexFile:
-			p := &layoutEntry
-			if name == indexFile {
-				p = &indexEntry
-			}
-			if *p != nil {
-				return nil, fmt.Errorf("%w: %q appears twice", ErrInvalidBundle, hdr.Name)
-			}
-			*p = &e
-		case strings.HasPrefix(name, blobsDir+"/"):
-			d, err := blobDigest(name)
-			if err != nil {
-				return nil, err
-			}
-			if _, dup := r.blobs[d]; dup {
-				return nil, fmt.Errorf("%w: %q appears twice", ErrInvalidBundle, hdr.Name)
-			}
-			r.blobs[d] = e
-		}
+	idx, err := tarindex.Scan(ra, size)
+	if errors.Is(err, tarindex.ErrNotTar) {
+		return nil, fmt.Errorf("%w: %w", ErrNotBundle, err)
 	}
-	if layoutEntry == nil || indexEntry == nil {
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalidBundle, err)
+	}
+	r := &Reader{ra: ra, blobs: map[digest.Digest]entry{}}
+	for name, e := range idx {
+		if e.Type != tar.TypeReg {
+			return nil, fmt.Errorf("%w: %q is not a regular file (links are not allowed)", ErrInvalidBundle, name)
+		}
+		if !strings.HasPrefix(name, blobsDir+"/") {
+			continue
+		}
+		d, err := blobDigest(name)
+		if err != nil {
+			return nil, err
+		}
+		if _, dup := r.blobs[d]; dup {
+			return nil, fmt.Errorf("%w: %q appears twice", ErrInvalidBundle, name)
+		}
+		r.blobs[d] = entry{offset: e.Offset, size: e.Size}
+	}
+	layoutEntry, hasLayout := idx[layoutFile]
+	indexEntry, hasIndex := idx[indexFile]
+	if !hasLayout || !hasIndex {
 		return nil, fmt.Errorf("%w: no oci-layout or index.json", ErrNotBundle)
 	}
-	if err := r.readLayout(*layoutEntry); err != nil {
+	if err := r.readLayout(entry{offset: layoutEntry.Offset, size: layoutEntry.Size}); err != nil {
 		return nil, err
 	}
-	if err := r.readIndex(*indexEntry); err != nil {
+	if err := r.readIndex(entry{offset: indexEntry.Offset, size: indexEntry.Size}); err != nil {
 		return nil, err
 	}
 	return r, nil
-}
-
-func isLocal(name string) bool {
-	return name != "." && name != ".." && !strings.HasPrefix(name, "../") && !path.IsAbs(name)
 }
 
 func blobDigest(name string) (digest.Digest, error) {
@@ -308,25 +279,4 @@ func (r *Reader) Exists(_ context.Context, desc ocispec.Descriptor) (bool, error
 // ReadAll reads and verifies a small blob (index, manifest, config).
 func (r *Reader) ReadAll(ctx context.Context, desc ocispec.Descriptor) ([]byte, error) {
 	return transfer.FetchAll(ctx, r, desc)
-}
-
-// offsetReader tracks the position of a SectionReader as archive/tar reads
-// and seeks through it, so each entry's body offset is known.
-type offsetReader struct {
-	r   *io.SectionReader
-	pos int64
-}
-
-func (o *offsetReader) Read(p []byte) (int, error) {
-	n, err := o.r.Read(p)
-	o.pos += int64(n)
-	return n, err
-}
-
-func (o *offsetReader) Seek(offset int64, whence int) (int64, error) {
-	pos, err := o.r.Seek(offset, whence)
-	if err == nil {
-		o.pos = pos
-	}
-	return pos, err
 }

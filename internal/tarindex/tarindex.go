@@ -13,8 +13,13 @@ import (
 	"strings"
 )
 
-// ErrInvalid means the tar is malformed, truncated or unsafe.
-var ErrInvalid = errors.New("invalid tar")
+// Sentinel errors of Scan.
+var (
+	// ErrNotTar means the input does not start with a tar header.
+	ErrNotTar = errors.New("not a tar archive")
+	// ErrInvalid means the tar is malformed, truncated or unsafe.
+	ErrInvalid = errors.New("invalid tar")
+)
 
 // Entry is one file of the tar.
 type Entry struct {
@@ -27,6 +32,9 @@ type Entry struct {
 	// Offset and Size locate a regular file's body.
 	Offset, Size int64
 }
+
+// blockSize is the size of a tar header block.
+const blockSize = 512
 
 // Index maps cleaned names to entries.
 type Index map[string]Entry
@@ -41,12 +49,12 @@ func Scan(ra io.ReaderAt, size int64) (Index, error) {
 	for {
 		hdr, err := tr.Next()
 		if err == io.EOF {
-			if len(idx) == 0 {
-				return nil, fmt.Errorf("%w: empty archive", ErrInvalid)
-			}
 			return idx, nil
 		}
 		if err != nil {
+			if sr.pos <= blockSize {
+				return nil, fmt.Errorf("%w: %v", ErrNotTar, err)
+			}
 			return nil, fmt.Errorf("%w: %v", ErrInvalid, err)
 		}
 		name, err := CleanName(hdr.Name)
@@ -64,7 +72,7 @@ func Scan(ra io.ReaderAt, size int64) (Index, error) {
 		if hdr.Typeflag != tar.TypeReg {
 			e.Size = 0
 		}
-		if e.Offset+e.Size > size {
+		if e.Size > size-e.Offset {
 			return nil, fmt.Errorf("%w: %q is truncated", ErrInvalid, hdr.Name)
 		}
 		if _, dup := idx[name]; dup {

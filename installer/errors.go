@@ -19,4 +19,16 @@ var (
 	ErrNoImages = errors.New("no images matched")
 	// ErrImagesFailed means one or more images failed; the summary names them.
 	ErrImagesFailed = errors.New("images failed")
+	// ErrTLSTrust means a registry's TLS certificate could not be verified.
+	ErrTLSTrust = errors.New("registry certificate not trusted")
+	// ErrPlainHTTP means a registry speaks plain HTTP and --plain-http was not given.
+	ErrPlainHTTP = errors.New("registry speaks plain HTTP")
+	// ErrMediaTypeRejected means a registry refused a manifest's media type.
+	ErrMediaTypeRejected = errors.New("registry rejected the media type")
+	// ErrInvalidOptions means the options of a call are malformed (a usage error).
+	ErrInvalidOptions = errors.New("invalid options")
+	// ErrSnapshotterUnavailable means containerd has no working snapshotter of that name.
+	ErrSnapshotterUnavailable = errors.New("snapshotter not available")
+	// ErrStepsFailed means one or more steps of an install failed.
+	ErrStepsFailed = errors.New("install steps failed")
 )

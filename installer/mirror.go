@@ -19,9 +19,9 @@ type MirrorOptions struct {
 	Mirrors []string
 	// Dir is containerd's config_path; each host gets Dir/HOST/hosts.toml.
 	Dir string
-	// CAFile, when set, is copied beside each hosts.toml and trusted for
-	// the mirror.
-	CAFile string
+	// CA, when set, is the mirror's CA certificate (PEM), written beside
+	// each hosts.toml and trusted for the mirror.
+	CA []byte
 }
 
 // MirrorFile is one file of a mirror configuration.
@@ -44,12 +44,6 @@ func MirrorConfig(opts MirrorOptions) ([]MirrorFile, error) {
 	if len(opts.Mirrors) == 0 {
 		return nil, fmt.Errorf("mirror config: no --mirror hosts")
 	}
-	var ca []byte
-	if opts.CAFile != "" {
-		if ca, err = os.ReadFile(opts.CAFile); err != nil {
-			return nil, fmt.Errorf("mirror config: CA: %w", err)
-		}
-	}
 	var files []MirrorFile
 	for _, host := range opts.Mirrors {
 		if host == "" || strings.ContainsAny(host, "/\\ ") || host == "." || host == ".." {
@@ -65,10 +59,10 @@ func MirrorConfig(opts MirrorOptions) ([]MirrorFile, error) {
 		fmt.Fprintf(&b, "server = %s\n\n", strconv.Quote(upstream))
 		fmt.Fprintf(&b, "[host.%s]\n", strconv.Quote(strings.TrimSuffix(opts.Server, "/")))
 		b.WriteString("  capabilities = [\"pull\", \"resolve\"]\n")
-		if ca != nil {
+		if opts.CA != nil {
 			caPath := filepath.Join(dir, "ferry-ca.crt")
 			fmt.Fprintf(&b, "  ca = %s\n", strconv.Quote(caPath))
-			files = append(files, MirrorFile{Path: caPath, Content: ca})
+			files = append(files, MirrorFile{Path: caPath, Content: opts.CA})
 		}
 		files = append(files, MirrorFile{Path: filepath.Join(dir, "hosts.toml"), Content: []byte(b.String())})
 	}

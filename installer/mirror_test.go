@@ -2,6 +2,7 @@ package installer_test
 
 import (
 	"context"
+	"os"
 	"testing"
 
 	"github.com/containerd/containerd/remotes/docker/config"
@@ -14,24 +15,28 @@ import (
 // hosts.toml loader, the code the CRI plugin and `ctr --hosts-dir` run.
 func TestMirrorConfigContainerdReadsIt(t *testing.T) {
 	dir := t.TempDir()
-	ca := testenv.NewTestCerts(t).CAFile
+	ca, err := os.ReadFile(testenv.NewTestCerts(t).CAFile)
+	if err != nil {
+		t.Fatal(err)
+	}
 	tests := []struct {
-		name, server, host, caFile string
-		wantScheme, wantHost       string
-		wantFallback               string
+		name, server, host   string
+		ca                   []byte
+		wantScheme, wantHost string
+		wantFallback         string
 	}{
-		{name: "docker.io over TLS", server: "https://127.0.0.1:5443", host: "docker.io", caFile: ca,
+		{name: "docker.io over TLS", server: "https://127.0.0.1:5443", host: "docker.io", ca: ca,
 			wantScheme: "https", wantHost: "127.0.0.1:5443", wantFallback: "registry-1.docker.io"},
 		{name: "quay.io over plain HTTP", server: "http://127.0.0.1:5000", host: "quay.io",
 			wantScheme: "http", wantHost: "127.0.0.1:5000", wantFallback: "quay.io"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			files, err := installer.WriteMirrorConfig(installer.MirrorOptions{Server: tt.server, Mirrors: []string{tt.host}, Dir: dir, CAFile: tt.caFile})
+			files, err := installer.WriteMirrorConfig(installer.MirrorOptions{Server: tt.server, Mirrors: []string{tt.host}, Dir: dir, CA: tt.ca})
 			if err != nil {
 				t.Fatal(err)
 			}
-			if want := 1 + btoi(tt.caFile != ""); len(files) != want {
+			if want := 1 + btoi(tt.ca != nil); len(files) != want {
 				t.Fatalf("wrote %d files, want %d", len(files), want)
 			}
 			hosts := config.ConfigureHosts(context.Background(), config.HostOptions{HostDir: config.HostDirFromRoot(dir)})
@@ -57,7 +62,6 @@ func TestMirrorConfigRejects(t *testing.T) {
 		{Server: "10.0.0.5:5000", Mirrors: []string{"docker.io"}},
 		{Server: "https://10.0.0.5:5000"},
 		{Server: "https://10.0.0.5:5000", Mirrors: []string{"../etc"}},
-		{Server: "https://10.0.0.5:5000", Mirrors: []string{"docker.io"}, CAFile: "/nonexistent/ca.crt"},
 	} {
 		if _, err := installer.MirrorConfig(opts); err == nil {
 			t.Errorf("%+v: accepted", opts)

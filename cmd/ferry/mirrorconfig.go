@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"os"
 	"path/filepath"
 
 	"github.com/spf13/cobra"
@@ -13,6 +14,7 @@ func init() { commands = append(commands, newMirrorConfigCommand) }
 
 func newMirrorConfigCommand(g *globalOptions) *cobra.Command {
 	var opts installer.MirrorOptions
+	var caFile string
 	cmd := &cobra.Command{
 		Use:   "mirror-config --server URL --mirror HOST... [--dir /etc/containerd/certs.d]",
 		Short: "Write containerd hosts.toml files that send pulls for HOST to a ferry (or any) registry",
@@ -22,6 +24,13 @@ registry's images from --server first, trusting --ca when given. Without
 --dir it prints the files instead.`,
 		Args: exactArgs(0),
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if caFile != "" {
+				ca, err := os.ReadFile(caFile)
+				if err != nil {
+					return fmt.Errorf("--ca: %w", err)
+				}
+				opts.CA = ca
+			}
 			if opts.Dir == "" {
 				files, err := installer.MirrorConfig(opts)
 				if err != nil {
@@ -47,6 +56,6 @@ registry's images from --server first, trusting --ca when given. Without
 	cmd.Flags().StringVar(&opts.Server, "server", "", "mirror URL, e.g. https://10.0.0.5:5000")
 	cmd.Flags().StringArrayVar(&opts.Mirrors, "mirror", nil, "registry host to send to the mirror (repeatable): docker.io, quay.io, ...")
 	cmd.Flags().StringVar(&opts.Dir, "dir", "", "containerd config_path to write into (prints the files when empty)")
-	cmd.Flags().StringVar(&opts.CAFile, "ca", "", "CA certificate of the mirror (from ferry serve --ca-out)")
+	cmd.Flags().StringVar(&caFile, "ca", "", "CA certificate of the mirror (from ferry serve --ca-out)")
 	return cmd
 }

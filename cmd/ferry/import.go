@@ -1,0 +1,96 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/ferry-oci/ferry/bundle"
+	"github.com/ferry-oci/ferry/installer"
+	"github.com/ferry-oci/ferry/transfer"
+)
+
+func init() { commands = append(commands, newImportCommand) }
+
+func newImportCommand(g *globalOptions) *cobra.Command {
+	var opts installer.ImportOptions
+	cmd := &cobra.Command{
+		Use:   "import BUNDLE",
+		Short: "Load a bundle's images into containerd's content store and unpack them",
+		Long: `Import writes the images of a bundle straight into containerd's content store
+(blobs containerd already has are skipped), creates the image records (the
+full reference, and repository@digest as the CRI's pulls do), and unpacks them
+into the snapshotter, so the kubelet (CRI) and ctr use the images at once; no
+docker and no registry needed. Re-running it writes only what is missing.
+
+By default only the node's platform is written and unpacked; the image record
+still names the whole index. Run it as root (containerd's socket is root's).`,
+		Example: `  ferry import release.tar
+  ferry import release.tar --address /run/k3s/containerd/containerd.sock --namespace k8s.io
+  ferry import release.tar --all-platforms --no-unpack
+  ferry import release.tar --image 'tkestack/*' --snapshotter overlayfs`,
+		Args: exactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			r, err := bundle.Open(args[0])
+			if err != nil {
+				return err
+			}
+			defer r.Close()
+			prog := newProgress(g, cmd.ErrOrStderr(), "importing")
+			opts.Observer = prog
+			res, err := installer.Import(cmd.Context(), r, opts)
+			prog.Wait()
+			if errors.Is(err, installer.ErrInvalidOptions) {
+				return usageError{err}
+			}
+			if res == nil {
+				return err
+			}
+			if g.output == "json" {
+				if perr := printJSON(cmd, res); perr != nil {
+					return perr
+				}
+				return err
+			}
+			printImportResult(cmd, res)
+			return err
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&opts.Address, "address", installer.DefaultContainerdAddress, "containerd's gRPC socket")
+	fl.StringVar(&opts.Namespace, "namespace", installer.DefaultNamespace, "containerd namespace (k8s.io is the kubelet's)")
+	fl.StringVar(&opts.Platform, "platform", "", "platform to write and unpack, os/arch[/variant] (default: the node's)")
+	fl.BoolVar(&opts.AllPlatforms, "all-platforms", false, "write every platform of every image (the node's, or --platform, is unpacked)")
+	fl.BoolVar(&opts.NoUnpack, "no-unpack", false, "do not unpack the images into the snapshotter")
+	fl.StringVar(&opts.Snapshotter, "snapshotter", installer.DefaultSnapshotter, "snapshotter to unpack into")
+	fl.StringArrayVar(&opts.Images, "image", nil, "import only images matching this glob, e.g. 'tkestack/*' (repeatable)")
+	fl.IntVar(&opts.Jobs, "jobs", transfer.DefaultJobs, "blobs written at once")
+	return cmd
+}
+
+// printImportResult prints one line per image and a summary.
+func printImportResult(cmd *cobra.Command, res *installer.ImportResult) {
+	out := cmd.OutOrStdout()
+	for _, img := range res.Images {
+		if img.Error != "" {
+			fmt.Fprintf(out, "FAILED %s: %s\n", img.Name, img.Error)
+			continue
+		}
+		unpacked := "not unpacked"
+		if img.Unpacked {
+			unpacked = "unpacked"
+		}
+		fmt.Fprintf(out, "%s %s %s %s %s\n", img.Name, img.Digest, strings.Join(img.Platforms, ","), img.Record, unpacked)
+	}
+	into := "not unpacked"
+	if res.Snapshotter != "" {
+		into = fmt.Sprintf("%s unpacked into %s", res.Unpack, res.Snapshotter)
+	}
+	fmt.Fprintf(out, "%d images into containerd %s (namespace %s, platform %s, %s): %d blobs written (%s), %d skipped (%s) in %s\n",
+		len(res.Images), res.Address, res.Namespace, res.Platform, into,
+		res.BlobsWritten, humanBytes(res.BytesWritten), res.BlobsSkipped, humanBytes(res.BytesSkipped),
+		res.Duration.Round(time.Millisecond))
+}

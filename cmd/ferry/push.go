@@ -1,0 +1,207 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/ferry-oci/ferry/bundle"
+	"github.com/ferry-oci/ferry/installer"
+	"github.com/ferry-oci/ferry/manifests"
+	"github.com/ferry-oci/ferry/transfer"
+)
+
+func init() { commands = append(commands, newPushCommand) }
+
+// pushFlags are the flags of ferry push that do not map one to one onto
+// installer.PushOptions.
+type pushFlags struct {
+	platforms     []string
+	passwordStdin bool
+}
+
+func newPushCommand(g *globalOptions) *cobra.Command {
+	var (
+		opts installer.PushOptions
+		f    pushFlags
+	)
+	cmd := &cobra.Command{
+		Use:   "push BUNDLE --to HOST[/PREFIX]",
+		Short: "Push every image of a bundle into a registry, indexes intact, digests unchanged",
+		Long: `Push copies every image of a bundle into a registry: blobs, platform manifests,
+indexes, then tags, each only if the registry lacks it. docker.io/library/nginx:1.25
+goes to HOST/PREFIX/library/nginx:1.25 (HOST/PREFIX/docker.io/library/nginx:1.25
+with --keep-host). Digests are preserved unless --platform filters the indexes.
+
+Credentials come from the docker config (DOCKER_CONFIG, docker login) or from
+--username and --password-stdin. TLS is verified unless --insecure; plain HTTP is
+used only with --plain-http, for localhost and private addresses too.`,
+		Example: `  ferry push release.tar --to harbor.local/tke
+  ferry push release.tar --to 127.0.0.1:5000 --plain-http
+  echo "$PASSWORD" | ferry push release.tar --to reg.example.com:8443/mirror --ca-file ca.crt --username admin --password-stdin
+  ferry push release.tar --to reg.local --keep-host
+  ferry push release.tar --to reg.local --image 'library/*' --platform linux/arm64`,
+		Args: exactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := f.complete(cmd, &opts); err != nil {
+				return err
+			}
+			return runPush(cmd, g, args[0], opts)
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&opts.To, "to", "", "destination registry host with an optional repository prefix (required)")
+	fl.BoolVar(&opts.KeepHost, "keep-host", false, "keep the source registry host in the destination path")
+	fl.StringArrayVar(&opts.Images, "image", nil, "push only images matching this glob, with or without host and tag (repeatable)")
+	fl.StringArrayVar(&f.platforms, "platform", nil, "push indexes filtered to these platforms, os/arch[/variant][,...] (changes their digests)")
+	fl.IntVarP(&opts.Jobs, "jobs", "j", transfer.DefaultJobs, "blobs in flight at once")
+	fl.BoolVar(&opts.FailFast, "fail-fast", false, "stop at the first failed image")
+	fl.BoolVar(&opts.DryRun, "dry-run", false, "list what would be pushed where, without contacting the registry")
+	fl.BoolVar(&opts.PlainHTTP, "plain-http", false, "talk plain HTTP to the registry")
+	fl.BoolVar(&opts.Insecure, "insecure", false, "skip TLS certificate verification")
+	fl.StringVar(&opts.CAFile, "ca-file", "", "PEM file of CA certificates to trust for the registry")
+	fl.StringVar(&opts.Username, "username", "", "registry user name (with --password-stdin)")
+	fl.BoolVar(&f.passwordStdin, "password-stdin", false, "read the registry password from standard input")
+	return cmd
+}
+
+// complete checks the flags and fills what they imply into opts.
+func (f *pushFlags) complete(cmd *cobra.Command, opts *installer.PushOptions) error {
+	if opts.To == "" {
+		return usageError{errors.New("--to is required")}
+	}
+	if opts.Jobs < 1 {
+		return usageError{fmt.Errorf("--jobs must be at least 1, not %d", opts.Jobs)}
+	}
+	if (opts.Username != "") != f.passwordStdin {
+		return usageError{errors.New("--username and --password-stdin go together")}
+	}
+	platforms, err := manifests.ParsePlatforms(f.platforms)
+	if err != nil {
+		return usageError{fmt.Errorf("--platform: %w", err)}
+	}
+	opts.Platforms = platforms
+	if f.passwordStdin {
+		b, err := io.ReadAll(io.LimitReader(cmd.InOrStdin(), 64<<10))
+		if err != nil {
+			return fmt.Errorf("read password from stdin: %w", err)
+		}
+		opts.Password = strings.TrimRight(string(b), "\r\n")
+		if opts.Password == "" {
+			return usageError{errors.New("--password-stdin: standard input is empty")}
+		}
+	}
+	return nil
+}
+
+func runPush(cmd *cobra.Command, g *globalOptions, file string, opts installer.PushOptions) error {
+	r, err := bundle.Open(file)
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	var prog *progress
+	if !opts.DryRun {
+		prog = newProgress(g, cmd.ErrOrStderr(), "pushing")
+		opts.Observer = prog
+	}
+	res, err := installer.Push(cmd.Context(), r, opts)
+	if prog != nil {
+		prog.Wait()
+	}
+	if errors.Is(err, installer.ErrInvalidOptions) {
+		return usageError{err}
+	}
+	if res == nil {
+		return err
+	}
+	if g.output == "json" {
+		if perr := printJSON(cmd, newPushSummary(res, opts.DryRun)); perr != nil {
+			return perr
+		}
+		return err
+	}
+	printPush(cmd.OutOrStdout(), res, opts.DryRun)
+	return err
+}
+
+// pushSummary is the -o json form of a push result.
+type pushSummary struct {
+	DryRun       bool              `json:"dryRun,omitempty"`
+	Images       []pushImageResult `json:"images"`
+	Pushed       int               `json:"pushed"`
+	Failed       int               `json:"failed"`
+	BlobsSent    int               `json:"blobsSent"`
+	BlobsSkipped int               `json:"blobsSkipped"`
+	BlobsMounted int               `json:"blobsMounted"`
+	BytesSent    int64             `json:"bytesSent"`
+	BytesSkipped int64             `json:"bytesSkipped"`
+	Seconds      float64           `json:"seconds"`
+}
+
+type pushImageResult struct {
+	Name          string   `json:"name"`
+	Destination   string   `json:"destination"`
+	Digest        string   `json:"digest"`
+	SourceDigest  string   `json:"sourceDigest"`
+	DigestChanged bool     `json:"digestChanged"`
+	Platforms     []string `json:"platforms,omitempty"`
+	Error         string   `json:"error,omitempty"`
+}
+
+func newPushSummary(res *installer.PushResult, dryRun bool) pushSummary {
+	s := pushSummary{
+		DryRun:       dryRun,
+		Images:       make([]pushImageResult, 0, len(res.Images)),
+		BlobsSent:    res.Stats.Copied,
+		BlobsSkipped: res.Stats.Skipped,
+		BlobsMounted: res.Stats.Mounted,
+		BytesSent:    res.Stats.BytesCopied,
+		BytesSkipped: res.Stats.BytesSkipped,
+		Seconds:      res.Duration.Seconds(),
+	}
+	for _, img := range res.Images {
+		v := pushImageResult{
+			Name: img.Name, Destination: img.Destination, Digest: img.Digest.String(),
+			SourceDigest: img.SourceDigest.String(), DigestChanged: img.DigestChanged(), Platforms: img.Platforms,
+		}
+		if img.Err != nil {
+			v.Error = img.Err.Error()
+			s.Failed++
+		} else {
+			s.Pushed++
+		}
+		s.Images = append(s.Images, v)
+	}
+	return s
+}
+
+// printPush writes one line per image and a summary.
+func printPush(w io.Writer, res *installer.PushResult, dryRun bool) {
+	s := newPushSummary(res, dryRun)
+	verb := "pushed"
+	if dryRun {
+		verb = "would push"
+	}
+	for _, img := range s.Images {
+		if img.Error != "" {
+			fmt.Fprintf(w, "FAILED %s -> %s: %s\n", img.Name, img.Destination, img.Error)
+			continue
+		}
+		fmt.Fprintf(w, "%s %s -> %s@%s [%s]\n", verb, img.Name, img.Destination, img.Digest, strings.Join(img.Platforms, ","))
+		if img.DigestChanged {
+			fmt.Fprintf(w, "  digest changed: filtered from %s\n", img.SourceDigest)
+		}
+	}
+	if dryRun {
+		fmt.Fprintf(w, "%d images would be pushed, %d failed\n", s.Pushed, s.Failed)
+		return
+	}
+	fmt.Fprintf(w, "%d images pushed, %d failed in %s; blobs: %d sent (%s), %d skipped, %d mounted (%s not sent)\n",
+		s.Pushed, s.Failed, res.Duration.Round(time.Millisecond), s.BlobsSent, humanBytes(s.BytesSent),
+		s.BlobsSkipped, s.BlobsMounted, humanBytes(s.BytesSkipped))
+}

@@ -1,0 +1,243 @@
+package main
+
+import (
+	"crypto/tls"
+	"fmt"
+	"net"
+	"os"
+	"time"
+
+	"github.com/sirupsen/logrus"
+	"github.com/spf13/cobra"
+
+	"github.com/ferry-oci/ferry/bundle"
+	"github.com/ferry-oci/ferry/registry"
+)
+
+func init() { commands = append(commands, newServeCommand) }
+
+// selfSignedValidity is how long a --tls-self-signed certificate lasts.
+const selfSignedValidity = 365 * 24 * time.Hour
+
+type serveFlags struct {
+	listen     string
+	plainHTTP  bool
+	selfSigned bool
+	hostnames  []string
+	caOut      string
+	tlsCert    string
+	tlsKey     string
+	htpasswd   string
+	readOnly   bool
+	dataDir    string
+	prefix     string
+	readyFile  string
+}
+
+func newServeCommand(g *globalOptions) *cobra.Command {
+	var f serveFlags
+	cmd := &cobra.Command{
+		Use:   "serve BUNDLE",
+		Short: "Serve a bundle as a registry, straight from the tarball",
+		Long: `Serve runs an embedded registry (distribution) that serves every image of the
+bundle without unpacking it, until SIGINT or SIGTERM; requests in flight then
+finish. Each image is served without and with its registry host
+(library/nginx:1.25 and docker.io/library/nginx:1.25); containerd's ?ns= mirror
+parameter selects the host-qualified one. Unless --read-only, pushes are kept
+in --data-dir (a temporary directory by default) and read before the bundle.
+
+Choose the transport explicitly: --plain-http, --tls-self-signed (a new CA and
+a certificate for every --hostname; the CA goes to --ca-out for clients to
+trust) or --tls-cert and --tls-key. The default --listen is 127.0.0.1:5000;
+give 0.0.0.0:5000 to serve other machines.`,
+		Example: `  ferry serve release.tar --listen 0.0.0.0:5000 --tls-self-signed --hostname 10.0.0.5 --ca-out ca.crt
+  ferry serve release.tar --listen 127.0.0.1:5000 --plain-http --read-only
+  ferry serve release.tar --listen :5443 --tls-cert srv.crt --tls-key srv.key --htpasswd users.htpasswd`,
+		Args: exactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runServe(cmd, g, &f, args[0])
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&f.listen, "listen", "127.0.0.1:5000", "address to listen on (port 0 picks a free port)")
+	fl.BoolVar(&f.plainHTTP, "plain-http", false, "serve plain HTTP, without TLS")
+	fl.BoolVar(&f.selfSigned, "tls-self-signed", false, "serve HTTPS with a new CA and a certificate for every --hostname")
+	fl.StringArrayVar(&f.hostnames, "hostname", nil, "name or IP clients reach the server by: in the self-signed certificate and the printed URL (repeatable)")
+	fl.StringVar(&f.caOut, "ca-out", "", "write the self-signed CA certificate (PEM) to this file")
+	fl.StringVar(&f.tlsCert, "tls-cert", "", "serve HTTPS with this certificate (PEM)")
+	fl.StringVar(&f.tlsKey, "tls-key", "", "key (PEM) of --tls-cert")
+	fl.StringVar(&f.htpasswd, "htpasswd", "", "require HTTP basic authentication against this htpasswd file (bcrypt)")
+	fl.BoolVar(&f.readOnly, "read-only", false, "refuse pushes and deletes")
+	fl.StringVar(&f.dataDir, "data-dir", "", "keep pushed content here (default: a temporary directory removed on exit)")
+	fl.StringVar(&f.prefix, "prefix", "", "serve every repository under PREFIX/")
+	fl.StringVar(&f.readyFile, "ready-file", "", "write the registry URL to this file once listening (removed on exit)")
+	return cmd
+}
+
+func runServe(cmd *cobra.Command, g *globalOptions, f *serveFlags, path string) error {
+	if err := f.check(); err != nil {
+		return err
+	}
+	quietDistribution(g, cmd)
+	if f.htpasswd != "" && f.plainHTTP {
+		g.log.Warn("--htpasswd with --plain-http: passwords cross the network in clear text")
+	}
+	ln, err := net.Listen("tcp", f.listen)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", f.listen, err)
+	}
+	defer ln.Close()
+	tlsConfig, err := f.tlsConfig(ln.Addr())
+	if err != nil {
+		return err
+	}
+	r, err := bundle.Open(path)
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	opts := registry.Options{
+		ReadOnly: f.readOnly,
+		DataDir:  f.dataDir,
+		Prefix:   f.prefix,
+		Htpasswd: f.htpasswd,
+		TLS:      tlsConfig,
+		Log:      g.log,
+	}
+	if len(f.hostnames) > 0 {
+		opts.Hostname = f.hostnames[0]
+	}
+	srv, err := registry.New(cmd.Context(), r, opts)
+	if err != nil {
+		return err
+	}
+	defer srv.Close()
+	url := srv.URL(ln.Addr())
+	if g.output == "json" {
+		err = printJSON(cmd, map[string]any{"url": url, "images": srv.Images(), "repositories": srv.Repositories()})
+	} else {
+		_, err = fmt.Fprintf(cmd.OutOrStdout(), "serving %d images on %s\n", srv.Images(), url)
+	}
+	if err != nil {
+		return err
+	}
+	if f.readyFile != "" {
+		if err := writeFileAtomic(f.readyFile, []byte(url+"\n")); err != nil {
+			return fmt.Errorf("--ready-file: %w", err)
+		}
+		defer os.Remove(f.readyFile)
+	}
+	return srv.Serve(cmd.Context(), ln)
+}
+
+// check refuses flag combinations that cannot work.
+func (f *serveFlags) check() error {
+	modes := 0
+	for _, on := range []bool{f.plainHTTP, f.selfSigned, f.tlsCert != "" || f.tlsKey != ""} {
+		if on {
+			modes++
+		}
+	}
+	switch {
+	case modes != 1:
+		return usageError{fmt.Errorf("choose one of --plain-http, --tls-self-signed, or --tls-cert with --tls-key")}
+	case (f.tlsCert == "") != (f.tlsKey == ""):
+		return usageError{fmt.Errorf("--tls-cert and --tls-key go together")}
+	case f.selfSigned && f.caOut == "":
+		return usageError{fmt.Errorf("--tls-self-signed needs --ca-out FILE: clients must trust that CA")}
+	case !f.selfSigned && f.caOut != "":
+		return usageError{fmt.Errorf("--ca-out goes with --tls-self-signed")}
+	case f.readOnly && f.dataDir != "":
+		return usageError{fmt.Errorf("--data-dir keeps pushes; --read-only refuses them")}
+	}
+	return nil
+}
+
+// tlsConfig loads or makes the server's certificate; a self-signed CA is
+// written to --ca-out.
+func (f *serveFlags) tlsConfig(addr net.Addr) (*tls.Config, error) {
+	switch {
+	case f.plainHTTP:
+		return nil, nil
+	case !f.selfSigned:
+		return registry.LoadTLS(f.tlsCert, f.tlsKey)
+	}
+	cfg, caPEM, err := registry.SelfSignedTLS(selfSignedHosts(f.hostnames, addr), selfSignedValidity)
+	if err != nil {
+		return nil, err
+	}
+	if err := writeFileAtomic(f.caOut, caPEM); err != nil {
+		return nil, fmt.Errorf("--ca-out: %w", err)
+	}
+	return cfg, nil
+}
+
+// selfSignedHosts is what a self-signed certificate covers: the given
+// hostnames and the loopback names, plus the listening address, or, on an
+// unspecified address with no --hostname, this machine's name and addresses.
+func selfSignedHosts(given []string, addr net.Addr) []string {
+	hosts := append(append([]string(nil), given...), "localhost", "127.0.0.1", "::1")
+	if tcp, ok := addr.(*net.TCPAddr); ok {
+		switch {
+		case !tcp.IP.IsUnspecified():
+			hosts = append(hosts, tcp.IP.String())
+		case len(given) == 0:
+			if name, err := os.Hostname(); err == nil {
+				hosts = append(hosts, name)
+			}
+			if addrs, err := net.InterfaceAddrs(); err == nil {
+				for _, a := range addrs {
+					if ipnet, ok := a.(*net.IPNet); ok {
+						hosts = append(hosts, ipnet.IP.String())
+					}
+				}
+			}
+		}
+	}
+	seen := map[string]bool{}
+	out := hosts[:0]
+	for _, h := range hosts {
+		if !seen[h] {
+			seen[h] = true
+			out = append(out, h)
+		}
+	}
+	return out
+}
+
+// writeFileAtomic writes a file whole, through a temporary file and a
+// rename, so a script that waits for it never reads half of it.
+func writeFileAtomic(path string, data []byte) error {
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, data, 0o644); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
+}
+
+// quietDistribution tunes the logger distribution logs through (logrus's
+// standard logger): ferry's access lines already record every request, so
+// only server errors (5xx) pass, unless --log-level is debug.
+func quietDistribution(g *globalOptions, cmd *cobra.Command) {
+	std := logrus.StandardLogger()
+	std.SetOutput(cmd.ErrOrStderr())
+	if g.log.IsLevelEnabled(logrus.DebugLevel) {
+		std.SetLevel(logrus.DebugLevel)
+		return
+	}
+	std.SetLevel(logrus.ErrorLevel)
+	std.SetFormatter(serverErrorsOnly{&logrus.TextFormatter{}})
+}
+
+// serverErrorsOnly drops distribution's "response completed with error"
+// lines of client errors (unknown blob or manifest, 401, ...): they are
+// the normal course of pulls and pushes.
+type serverErrorsOnly struct{ logrus.Formatter }
+
+// Format implements logrus.Formatter.
+func (f serverErrorsOnly) Format(e *logrus.Entry) ([]byte, error) {
+	if status, ok := e.Data["http.response.status"].(int); ok && status < 500 {
+		return nil, nil
+	}
+	return f.Formatter.Format(e)
+}

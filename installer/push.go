@@ -1,0 +1,442 @@
+package installer
+
+import (
+	"cmp"
+	"context"
+	"encoding/json"
+	"fmt"
+	"path"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/ferry-oci/ferry/bundle"
+	"github.com/ferry-oci/ferry/manifests"
+	"github.com/ferry-oci/ferry/transfer"
+)
+
+// PushOptions tune Push. To is required; every other zero value is a
+// default: all images, all platforms, transfer.DefaultJobs.
+type PushOptions struct {
+	// RemoteOptions say how to reach the registry; Jobs bounds the blobs
+	// and requests in flight across all images.
+	RemoteOptions
+	// To is the destination registry host with an optional repository
+	// prefix: "harbor.local/tke" sends docker.io/library/nginx:1.25 to
+	// harbor.local/tke/library/nginx:1.25.
+	To string
+	// KeepHost keeps the source registry host in the destination path:
+	// reg.local/docker.io/library/nginx:1.25.
+	KeepHost bool
+	// Images, when set, selects the images whose name matches one of
+	// these path.Match globs, tried on the name with and without its
+	// registry host, with and without its tag ("library/*").
+	Images []string
+	// Platforms, when set, pushes each index filtered to these platforms:
+	// a new index with a new digest. An image that lacks one fails.
+	Platforms []ocispec.Platform
+	// FailFast stops the push at the first failed image; otherwise the
+	// other images go on.
+	FailFast bool
+	// DryRun plans the push (which image goes where, with which digest)
+	// without contacting the registry.
+	DryRun bool
+	// Observer, when set, is told about every blob.
+	Observer transfer.Observer
+}
+
+// PushResult is what a push did.
+type PushResult struct {
+	// Images are the selected images, in bundle order.
+	Images []PushedImage
+	// Stats count the blobs (manifests included) sent, skipped and mounted.
+	Stats transfer.Stats
+	// Duration is the wall time of the push.
+	Duration time.Duration
+}
+
+// Failed returns the images that failed.
+func (r *PushResult) Failed() []PushedImage {
+	var out []PushedImage
+	for _, img := range r.Images {
+		if img.Err != nil {
+			out = append(out, img)
+		}
+	}
+	return out
+}
+
+// PushedImage is one image of a push.
+type PushedImage struct {
+	// Name is the image's name in the bundle.
+	Name string
+	// Destination is its reference in the target registry.
+	Destination string
+	// Digest is its root digest in the target registry.
+	Digest digest.Digest
+	// SourceDigest is its root digest in the bundle: the same as Digest
+	// unless Platforms filtered its index.
+	SourceDigest digest.Digest
+	// Platforms are the platforms pushed ("linux/arm64"), when known.
+	Platforms []string
+	// Err is why the image failed, or nil.
+	Err error
+}
+
+// DigestChanged reports whether the image was rewritten (platform
+// filtering), so its digest in the target is not the bundle's.
+func (p PushedImage) DigestChanged() bool { return p.Digest != p.SourceDigest }
+
+// pushPlan is one image to push: where, and what graph from which source.
+type pushPlan struct {
+	img     bundle.Image
+	repo    string // repository path below the registry host
+	tag     string // "" for an image named by digest
+	root    ocispec.Descriptor
+	content []byte // the root's bytes
+	src     transfer.Fetcher
+	result  *PushedImage
+}
+
+// Push copies the bundle's images into the registry opts.To names: blobs,
+// then platform manifests, then indexes, then the tag, each only if the
+// registry lacks it (a manifest present implies its blobs are). Without
+// Platforms every digest is preserved. A failed image does not stop the
+// others unless FailFast; Push then returns the result and an error
+// matching ErrImagesFailed. Errors before any image starts (bad options,
+// registry unreachable, credentials refused) return a nil result.
+func Push(ctx context.Context, r *bundle.Reader, opts PushOptions) (*PushResult, error) {
+	start := time.Now()
+	host, prefix, err := parseDestination(opts.To)
+	if err != nil {
+		return nil, err
+	}
+	images, err := selectImages(r.Images(), opts.Images)
+	if err != nil {
+		return nil, err
+	}
+	res := &PushResult{Images: make([]PushedImage, len(images))}
+	plans := make([]*pushPlan, len(images))
+	for i, img := range images {
+		plans[i] = &pushPlan{img: img, result: &res.Images[i]}
+		plans[i].prepare(ctx, r, host, prefix, opts)
+	}
+	if opts.DryRun {
+		res.Duration = time.Since(start)
+		return res, failure(res)
+	}
+	remote, err := NewRemote(host, opts.RemoteOptions)
+	if err != nil {
+		return nil, err
+	}
+	if err := remote.Ping(ctx); err != nil {
+		return nil, err
+	}
+	p := &pusher{remote: remote, bundle: r, opts: opts, copiers: map[string]*repoCopier{}}
+	p.run(ctx, plans)
+	res.Stats = p.stats()
+	res.Duration = time.Since(start)
+	if err := ctx.Err(); err != nil {
+		return res, fmt.Errorf("push interrupted: %w", err)
+	}
+	return res, failure(res)
+}
+
+func failure(res *PushResult) error {
+	if n := len(res.Failed()); n > 0 {
+		return fmt.Errorf("%d of %d images: %w", n, len(res.Images), ErrImagesFailed)
+	}
+	return nil
+}
+
+// parseDestination splits "host[/prefix]".
+func parseDestination(to string) (host, prefix string, err error) {
+	host, prefix, _ = strings.Cut(strings.TrimSuffix(to, "/"), "/")
+	if host == "" {
+		return "", "", fmt.Errorf("%w: no destination registry (--to host[/prefix])", ErrInvalidOptions)
+	}
+	if strings.Contains(host, "://") || strings.HasPrefix(prefix, "/") {
+		return "", "", fmt.Errorf("%w: destination %q: want host[:port][/prefix], without a scheme", ErrInvalidOptions, to)
+	}
+	if _, err := name.NewRegistry(host); err != nil {
+		return "", "", fmt.Errorf("%w: destination %q: %v", ErrInvalidOptions, to, err)
+	}
+	if prefix != "" {
+		if err := checkRepositoryPath(prefix); err != nil {
+			return "", "", fmt.Errorf("%w: destination %q: %v", ErrInvalidOptions, to, err)
+		}
+	}
+	return host, prefix, nil
+}
+
+// selectImages returns the images that match one of globs (all without globs).
+func selectImages(images []bundle.Image, globs []string) ([]bundle.Image, error) {
+	if len(globs) == 0 {
+		return images, nil
+	}
+	for _, g := range globs {
+		if _, err := path.Match(g, ""); err != nil {
+			return nil, fmt.Errorf("%w: --image %q: %v", ErrInvalidOptions, g, err)
+		}
+	}
+	var out []bundle.Image
+	for _, img := range images {
+		if matchImage(img.Name, globs) {
+			out = append(out, img)
+		}
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("%w: %s", ErrNoImages, strings.Join(globs, ", "))
+	}
+	return out, nil
+}
+
+func matchImage(name string, globs []string) bool {
+	names := []string{name}
+	if host, repo, tag, err := manifests.SplitReference(name); err == nil {
+		sep := ":"
+		if strings.HasPrefix(tag, "@") {
+			sep = ""
+		}
+		names = append(names, repo+sep+tag, host+"/"+repo, repo)
+	}
+	for _, g := range globs {
+		for _, n := range names {
+			if ok, _ := path.Match(g, n); ok {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// prepare maps the image to its destination and reads (and, with
+// Platforms, filters) its root, without network. It records errors in the
+// plan's result.
+func (p *pushPlan) prepare(ctx context.Context, r *bundle.Reader, host, prefix string, opts PushOptions) {
+	p.result.Name = p.img.Name
+	p.result.SourceDigest = p.img.Descriptor.Digest
+	p.result.Digest = p.img.Descriptor.Digest
+	if p.result.Err = p.mapName(host, prefix, opts.KeepHost); p.result.Err != nil {
+		return
+	}
+	root := ocispec.Descriptor{MediaType: p.img.Descriptor.MediaType, Digest: p.img.Descriptor.Digest, Size: p.img.Descriptor.Size}
+	if p.result.Err = p.filter(ctx, r, root, opts.Platforms); p.result.Err != nil {
+		p.result.Err = fmt.Errorf("%s: %w", p.img.Name, p.result.Err)
+		return
+	}
+	p.result.Digest = p.root.Digest
+}
+
+// mapName sets the destination repository and tag: host/prefix/path:tag,
+// or host/prefix/srchost/path:tag with keepHost.
+func (p *pushPlan) mapName(host, prefix string, keepHost bool) error {
+	srcHost, repo, tag, err := manifests.SplitReference(p.img.Name)
+	if err != nil {
+		return fmt.Errorf("image %q in the bundle has no registry reference as its name: %w", p.img.Name, err)
+	}
+	if keepHost {
+		repo = srcHost + "/" + repo
+	}
+	if prefix != "" {
+		repo = prefix + "/" + repo
+	}
+	p.repo = repo
+	if strings.HasPrefix(tag, "@") {
+		p.result.Destination = host + "/" + repo + tag
+	} else {
+		p.tag = tag
+		p.result.Destination = host + "/" + repo + ":" + tag
+	}
+	return nil
+}
+
+// filter sets the plan's root: the image's own, or with platforms a new
+// index holding only those platforms (kept in memory over the bundle).
+func (p *pushPlan) filter(ctx context.Context, r *bundle.Reader, root ocispec.Descriptor, platforms []ocispec.Platform) error {
+	p.root, p.src = root, r
+	content, err := r.ReadAll(ctx, root)
+	if err != nil {
+		return err
+	}
+	p.content = content
+	switch {
+	case manifests.IsIndex(root.MediaType):
+		idx, err := manifests.ParseIndex(content)
+		if err != nil {
+			return err
+		}
+		p.result.Platforms = manifests.IndexPlatforms(idx)
+		kept, missing := manifests.SelectPlatforms(idx, platforms)
+		if len(missing) > 0 {
+			return platformError(missing, p.result.Platforms)
+		}
+		if len(kept) == len(idx.Manifests) {
+			return nil
+		}
+		if p.content, err = replaceManifests(content, kept); err != nil {
+			return err
+		}
+		mem := transfer.NewMemory()
+		p.root = mem.Add(root.MediaType, p.content)
+		p.src = transfer.Overlay{mem, r}
+		p.result.Platforms = manifests.IndexPlatforms(ocispec.Index{Manifests: kept})
+	case manifests.IsManifest(root.MediaType):
+		plat, err := manifestPlatform(ctx, r, content)
+		if err != nil {
+			return err
+		}
+		p.result.Platforms = []string{manifests.FormatPlatform(plat)}
+		if len(platforms) == 0 {
+			return nil
+		}
+		for _, want := range platforms {
+			if manifests.PlatformMatches(want, plat) {
+				return nil
+			}
+		}
+		return platformError(platforms, p.result.Platforms)
+	}
+	return nil
+}
+
+func platformError(missing []ocispec.Platform, have []string) error {
+	names := make([]string, len(missing))
+	for i, m := range missing {
+		names[i] = manifests.FormatPlatform(m)
+	}
+	return fmt.Errorf("%w: no %s (it has %s)", ErrPlatformMissing, strings.Join(names, ", "), strings.Join(have, ", "))
+}
+
+// replaceManifests returns index content with its manifests replaced by
+// kept, every other field as it was.
+func replaceManifests(content []byte, kept []ocispec.Descriptor) ([]byte, error) {
+	var fields map[string]json.RawMessage
+	if err := json.Unmarshal(content, &fields); err != nil {
+		return nil, fmt.Errorf("%w: %v", manifests.ErrInvalidManifest, err)
+	}
+	list, err := json.Marshal(kept)
+	if err != nil {
+		return nil, err
+	}
+	fields["manifests"] = list
+	return json.Marshal(fields)
+}
+
+// manifestPlatform reads the platform of an image manifest from its config.
+func manifestPlatform(ctx context.Context, r *bundle.Reader, content []byte) (ocispec.Platform, error) {
+	m, err := manifests.ParseManifest(content)
+	if err != nil {
+		return ocispec.Platform{}, err
+	}
+	cfg, err := r.ReadAll(ctx, m.Config)
+	if err != nil {
+		return ocispec.Platform{}, err
+	}
+	var img ocispec.Image
+	if err := json.Unmarshal(cfg, &img); err != nil {
+		return ocispec.Platform{}, fmt.Errorf("config %s: %w: %v", m.Config.Digest, manifests.ErrInvalidManifest, err)
+	}
+	return img.Platform, nil
+}
+
+// pusher runs the plans: one Copier per destination repository (so blobs
+// shared by images of one repository go once), all on one Remote (so
+// blobs shared across repositories are mounted).
+type pusher struct {
+	remote *Remote
+	bundle *bundle.Reader
+	opts   PushOptions
+
+	mu      sync.Mutex
+	copiers map[string]*repoCopier
+}
+
+type repoCopier struct {
+	target *RemoteRepository
+	copier *transfer.Copier
+}
+
+func (p *pusher) run(ctx context.Context, plans []*pushPlan) {
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	fail := func(plan *pushPlan) {
+		if p.opts.FailFast {
+			cancel(fmt.Errorf("%w: --fail-fast after %s failed", context.Canceled, plan.img.Name))
+		}
+	}
+	var g errgroup.Group
+	g.SetLimit(cmp.Or(max(p.opts.Jobs, 0), transfer.DefaultJobs))
+	for _, plan := range plans {
+		if plan.result.Err != nil {
+			fail(plan)
+			continue
+		}
+		g.Go(func() error {
+			if ctx.Err() != nil {
+				plan.result.Err = fmt.Errorf("not pushed: %w", context.Cause(ctx))
+				return nil
+			}
+			if err := p.push(ctx, plan); err != nil {
+				plan.result.Err = fmt.Errorf("push %s: %w", plan.result.Destination, err)
+				fail(plan)
+			}
+			return nil
+		})
+	}
+	_ = g.Wait() // errors are in the results
+}
+
+// push copies one image's graph, then tags it.
+func (p *pusher) push(ctx context.Context, plan *pushPlan) error {
+	rc, err := p.copier(plan.repo)
+	if err != nil {
+		return err
+	}
+	if err := rc.copier.Copy(ctx, plan.src, plan.root); err != nil {
+		return err
+	}
+	if plan.tag == "" {
+		return nil
+	}
+	return rc.target.Tag(ctx, plan.tag, plan.root, plan.content)
+}
+
+func (p *pusher) copier(repo string) (*repoCopier, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if rc, ok := p.copiers[repo]; ok {
+		return rc, nil
+	}
+	// Only roots are ever rewritten: every blob a retried upload
+	// re-reads is in the bundle.
+	target, err := p.remote.Repository(repo, p.bundle)
+	if err != nil {
+		return nil, err
+	}
+	rc := &repoCopier{target: target, copier: transfer.NewCopier(target, transfer.Options{
+		Jobs:                   p.opts.Jobs,
+		TrustExistingManifests: true, // a registry refuses a manifest whose blobs are missing
+		Observer:               p.opts.Observer,
+	})}
+	p.copiers[repo] = rc
+	return rc, nil
+}
+
+func (p *pusher) stats() transfer.Stats {
+	var s transfer.Stats
+	for _, rc := range p.copiers {
+		c := rc.copier.Stats()
+		s.Copied += c.Copied
+		s.Skipped += c.Skipped
+		s.Mounted += c.Mounted
+		s.BytesCopied += c.BytesCopied
+		s.BytesSkipped += c.BytesSkipped
+	}
+	return s
+}

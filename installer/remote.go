@@ -1,0 +1,592 @@
+package installer
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/authn"
+	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/partial"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
+	"github.com/google/go-containerregistry/pkg/v1/types"
+	"github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/ferry-oci/ferry/manifests"
+	"github.com/ferry-oci/ferry/transfer"
+)
+
+// RemoteOptions say how to reach a registry. The zero value speaks HTTPS,
+// verifies certificates against the system's CAs, takes credentials from
+// the docker config (DOCKER_CONFIG or ~/.docker/config.json) and keeps
+// transfer.DefaultJobs requests in flight.
+type RemoteOptions struct {
+	// PlainHTTP allows plain HTTP. Without it ferry speaks HTTPS only, to
+	// localhost and private addresses too (where go-containerregistry
+	// would otherwise fall back to HTTP silently), so credentials never
+	// travel in clear by accident.
+	PlainHTTP bool
+	// Insecure skips TLS certificate verification.
+	Insecure bool
+	// CAFile is a PEM file of CA certificates to trust besides the system's.
+	CAFile string
+	// Username and Password, when Username is set, are sent (basic auth,
+	// or exchanged for a bearer token) instead of the Keychain's.
+	Username, Password string
+	// Keychain finds credentials when Username is empty; nil means
+	// authn.DefaultKeychain.
+	Keychain authn.Keychain
+	// Jobs bounds the registry requests in flight (existence checks,
+	// mounts, uploads) across all repositories; 0 means transfer.DefaultJobs.
+	Jobs int
+}
+
+// retryBackoff is how uploads and requests are retried on 408, 429, 5xx and
+// connection resets: after 1s, 2s and 4s.
+var retryBackoff = remote.Backoff{Duration: time.Second, Factor: 2, Jitter: 0.1, Steps: 4}
+
+var retryStatusCodes = []int{
+	http.StatusRequestTimeout, http.StatusTooManyRequests, http.StatusInternalServerError,
+	http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout,
+}
+
+// Remote is a client of one registry host, shared by the repositories it
+// writes to. It remembers which repository holds each blob it has seen or
+// stored, so a blob goes over the wire once per registry and is mounted
+// into the other repositories.
+type Remote struct {
+	host   string
+	reg    name.Registry
+	opts   RemoteOptions
+	base   http.RoundTripper
+	puller *remote.Puller
+	pusher *remote.Pusher
+	sem    chan struct{}
+
+	mu    sync.Mutex
+	blobs map[digest.Digest]*blobPlace
+}
+
+// blobPlace is a repository that holds a blob, or is being sent it (done
+// is closed when the upload ends; ok says whether it succeeded).
+type blobPlace struct {
+	repo name.Repository
+	done chan struct{}
+	ok   bool
+}
+
+// NewRemote returns a client of the registry at host ("reg.local:5000").
+// It does no I/O beyond reading opts.CAFile; Ping checks the registry.
+func NewRemote(host string, opts RemoteOptions) (*Remote, error) {
+	reg, err := name.NewRegistry(host, nameOptions(opts)...)
+	if err != nil {
+		return nil, fmt.Errorf("%w: registry %q: %v", ErrInvalidOptions, host, err)
+	}
+	base, err := opts.transport()
+	if err != nil {
+		return nil, err
+	}
+	ropts := []remote.Option{
+		remote.WithTransport(base),
+		remote.WithRetryBackoff(retryBackoff),
+		remote.WithRetryStatusCodes(retryStatusCodes...),
+		remote.WithNondistributable, // an air gap has nowhere else to fetch foreign layers from
+		remote.WithUserAgent("ferry"),
+	}
+	if opts.Username != "" {
+		ropts = append(ropts, remote.WithAuth(opts.basic()))
+	} else {
+		ropts = append(ropts, remote.WithAuthFromKeychain(opts.keychain()))
+	}
+	puller, err := remote.NewPuller(ropts...)
+	if err != nil {
+		return nil, err
+	}
+	pusher, err := remote.NewPusher(ropts...)
+	if err != nil {
+		return nil, err
+	}
+	jobs := opts.Jobs
+	if jobs <= 0 {
+		jobs = transfer.DefaultJobs
+	}
+	return &Remote{
+		host: host, reg: reg, opts: opts, base: base, puller: puller, pusher: pusher,
+		sem: make(chan struct{}, jobs), blobs: map[digest.Digest]*blobPlace{},
+	}, nil
+}
+
+func nameOptions(opts RemoteOptions) []name.Option {
+	if opts.PlainHTTP {
+		return []name.Option{name.Insecure}
+	}
+	return nil
+}
+
+func (o RemoteOptions) basic() authn.Authenticator {
+	return &authn.Basic{Username: o.Username, Password: o.Password}
+}
+
+func (o RemoteOptions) keychain() authn.Keychain {
+	if o.Keychain != nil {
+		return o.Keychain
+	}
+	return authn.DefaultKeychain
+}
+
+// transport is the HTTP transport under go-containerregistry's auth and
+// retries: TLS as the options say, and no plain HTTP unless PlainHTTP.
+func (o RemoteOptions) transport() (http.RoundTripper, error) {
+	tr := remote.DefaultTransport.(*http.Transport).Clone()
+	cfg := &tls.Config{MinVersion: tls.VersionTLS12, InsecureSkipVerify: o.Insecure} //nolint:gosec // --insecure asks for it
+	if o.CAFile != "" {
+		pem, err := os.ReadFile(o.CAFile)
+		if err != nil {
+			return nil, fmt.Errorf("%w: CA file: %v", ErrInvalidOptions, err)
+		}
+		pool, err := x509.SystemCertPool()
+		if err != nil {
+			pool = x509.NewCertPool()
+		}
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("%w: CA file %s holds no PEM certificate", ErrInvalidOptions, o.CAFile)
+		}
+		cfg.RootCAs = pool
+	}
+	tr.TLSClientConfig = cfg
+	return &schemeGuard{inner: tr, plainHTTP: o.PlainHTTP}, nil
+}
+
+// schemeGuard refuses plain-HTTP requests unless they were allowed.
+// go-containerregistry tries HTTP after HTTPS for localhost and private
+// addresses; this is what stops it.
+type schemeGuard struct {
+	inner     http.RoundTripper
+	plainHTTP bool
+}
+
+func (g *schemeGuard) RoundTrip(req *http.Request) (*http.Response, error) {
+	if req.URL.Scheme == "http" && !g.plainHTTP {
+		if req.Body != nil {
+			req.Body.Close()
+		}
+		return nil, fmt.Errorf("%w: refusing plain HTTP to %s without --plain-http", ErrPlainHTTP, req.URL.Host)
+	}
+	return g.inner.RoundTrip(req)
+}
+
+// Host returns the registry host.
+func (r *Remote) Host() string { return r.host }
+
+// Ping checks that the registry answers on the expected scheme, that its
+// certificate is trusted and that it accepts the credentials. Its errors
+// match ErrUnreachable, ErrPlainHTTP, ErrTLSTrust or ErrAuth.
+func (r *Remote) Ping(ctx context.Context) error {
+	scheme := "https"
+	if r.opts.PlainHTTP {
+		scheme = "http"
+	}
+	url := scheme + "://" + r.host + "/v2/"
+	// Unauthenticated first, on our own client, for clear network errors.
+	if err := r.get(ctx, &http.Client{Transport: r.base}, url, http.StatusOK, http.StatusUnauthorized); err != nil {
+		return err
+	}
+	auth, err := r.authenticator(ctx)
+	if err != nil {
+		return err
+	}
+	tr, err := transport.NewWithContext(ctx, r.reg, auth, r.base, nil)
+	if err != nil {
+		return r.classify(err)
+	}
+	return r.get(ctx, &http.Client{Transport: tr}, url, http.StatusOK)
+}
+
+func (r *Remote) get(ctx context.Context, client *http.Client, url string, ok ...int) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return r.classify(err)
+	}
+	defer resp.Body.Close()
+	return r.classify(transport.CheckError(resp, ok...))
+}
+
+func (r *Remote) authenticator(ctx context.Context) (authn.Authenticator, error) {
+	if r.opts.Username != "" {
+		return r.opts.basic(), nil
+	}
+	auth, err := authn.Resolve(ctx, r.opts.keychain(), r.reg)
+	if err != nil {
+		return nil, fmt.Errorf("credentials for %s: %w", r.host, err)
+	}
+	return auth, nil
+}
+
+// classify wraps a registry error with the installer sentinel that says
+// what went wrong, the registry and what to do.
+func (r *Remote) classify(err error) error {
+	var (
+		terr    *transport.Error
+		unknown x509.UnknownAuthorityError
+		verify  *tls.CertificateVerificationError
+		host    x509.HostnameError
+		invalid x509.CertificateInvalidError
+		opErr   *net.OpError
+		dnsErr  *net.DNSError
+	)
+	switch {
+	case err == nil, errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded),
+		errors.Is(err, ErrAuth), errors.Is(err, ErrUnreachable), errors.Is(err, ErrPlainHTTP),
+		errors.Is(err, ErrTLSTrust), errors.Is(err, ErrMediaTypeRejected):
+		return err
+	case errors.As(err, &terr) && (terr.StatusCode == http.StatusUnauthorized || terr.StatusCode == http.StatusForbidden):
+		return fmt.Errorf("%w at %s (HTTP %d; check --username and --password-stdin, or docker login %s): %w",
+			ErrAuth, r.host, terr.StatusCode, r.host, err)
+	case errors.Is(err, http.ErrSchemeMismatch):
+		return fmt.Errorf("%w: %s answers HTTPS requests in plain HTTP; pass --plain-http if that is intended", ErrPlainHTTP, r.host)
+	case errors.As(err, &unknown), errors.As(err, &verify), errors.As(err, &host), errors.As(err, &invalid):
+		return fmt.Errorf("%w: TLS trust problem with %s (%w); pass --ca-file with the CA that signed its certificate, or --insecure to skip verification",
+			ErrTLSTrust, r.host, err)
+	case errors.As(err, &opErr), errors.As(err, &dnsErr), errors.Is(err, io.ErrUnexpectedEOF):
+		return fmt.Errorf("registry %s %w: %w", r.host, ErrUnreachable, err)
+	}
+	return err
+}
+
+// Repository returns the repository at path ("tke/library/nginx") of the
+// registry as a transfer.Target and transfer.Mounter. src, when not nil,
+// re-reads a blob whose upload must be retried (the engine's stream can be
+// read once); it is the source of the copies into the repository.
+func (r *Remote) Repository(path string, src transfer.Fetcher) (*RemoteRepository, error) {
+	if err := checkRepositoryPath(path); err != nil {
+		return nil, fmt.Errorf("%w: repository %s/%s: %v", manifests.ErrInvalidReference, r.host, path, err)
+	}
+	return &RemoteRepository{r: r, repo: r.reg.Repo(path), src: src}, nil
+}
+
+// checkRepositoryPath checks a repository path below a registry host.
+// (name.NewRepository would read a first component without a dot or
+// colon, as in "harbor/library/nginx", as a path on Docker Hub.)
+func checkRepositoryPath(path string) error {
+	_, err := name.NewRepository("registry.invalid/" + path)
+	return err
+}
+
+// acquire takes one of the Remote's request slots.
+func (r *Remote) acquire(ctx context.Context) (func(), error) {
+	select {
+	case r.sem <- struct{}{}:
+		return func() { <-r.sem }, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+// found records that repo holds blob d.
+func (r *Remote) found(d digest.Digest, repo name.Repository) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.blobs[d] == nil {
+		done := make(chan struct{})
+		close(done)
+		r.blobs[d] = &blobPlace{repo: repo, done: done, ok: true}
+	}
+}
+
+// sending records that blob d is being sent to repo, unless another
+// repository already has or gets it; end reports how the upload went.
+func (r *Remote) sending(d digest.Digest, repo name.Repository) (end func(ok bool)) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.blobs[d] != nil {
+		return func(bool) {}
+	}
+	p := &blobPlace{repo: repo, done: make(chan struct{})}
+	r.blobs[d] = p
+	return func(ok bool) {
+		r.mu.Lock()
+		p.ok = ok
+		if !ok && r.blobs[d] == p {
+			delete(r.blobs, d)
+		}
+		r.mu.Unlock()
+		close(p.done)
+	}
+}
+
+// mountSource returns another repository that holds blob d, waiting for
+// an upload of it in flight.
+func (r *Remote) mountSource(ctx context.Context, d digest.Digest, repo name.Repository) (name.Repository, bool, error) {
+	r.mu.Lock()
+	p := r.blobs[d]
+	r.mu.Unlock()
+	if p == nil || p.repo == repo {
+		return name.Repository{}, false, nil
+	}
+	select {
+	case <-p.done:
+	case <-ctx.Done():
+		return name.Repository{}, false, ctx.Err()
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return p.repo, p.ok, nil
+}
+
+// RemoteRepository is one repository of a registry: a transfer.Target (HEAD
+// and upload of blobs, PUT of manifests by digest) and a transfer.Mounter
+// (cross-repository mount from a repository of the same registry that got
+// the blob in this run).
+type RemoteRepository struct {
+	r    *Remote
+	repo name.Repository
+	src  transfer.Fetcher
+}
+
+var (
+	_ transfer.Target  = (*RemoteRepository)(nil)
+	_ transfer.Mounter = (*RemoteRepository)(nil)
+)
+
+// Name returns the repository's full name, "host/path".
+func (t *RemoteRepository) Name() string { return t.repo.Name() }
+
+// Exists implements transfer.Exister: HEAD of the manifest or blob by digest.
+func (t *RemoteRepository) Exists(ctx context.Context, desc ocispec.Descriptor) (bool, error) {
+	release, err := t.r.acquire(ctx)
+	if err != nil {
+		return false, err
+	}
+	defer release()
+	ref := t.repo.Digest(desc.Digest.String())
+	var exists bool
+	if manifests.IsGraphNode(desc.MediaType) {
+		_, err = t.r.puller.Head(ctx, ref)
+		exists = err == nil
+	} else {
+		var l v1.Layer
+		if l, err = t.r.puller.Layer(ctx, ref); err == nil {
+			exists, err = partial.Exists(l)
+		}
+	}
+	if isNotFound(err) {
+		return false, nil
+	}
+	if err != nil {
+		return false, t.r.classify(err)
+	}
+	if exists && !manifests.IsGraphNode(desc.MediaType) {
+		t.r.found(desc.Digest, t.repo)
+	}
+	return exists, nil
+}
+
+func isNotFound(err error) bool {
+	var terr *transport.Error
+	return errors.As(err, &terr) && terr.StatusCode == http.StatusNotFound
+}
+
+// errNotMounted stops an upload that a mount attempt turned into.
+var errNotMounted = errors.New("registry did not mount the blob")
+
+// Mount implements transfer.Mounter: when another repository of the
+// registry holds the blob (or is being sent it), ask the registry to mount
+// it from there.
+func (t *RemoteRepository) Mount(ctx context.Context, desc ocispec.Descriptor) (bool, error) {
+	if manifests.IsGraphNode(desc.MediaType) {
+		return false, nil
+	}
+	from, ok, err := t.r.mountSource(ctx, desc.Digest, t.repo)
+	if err != nil || !ok {
+		return false, err
+	}
+	release, err := t.r.acquire(ctx)
+	if err != nil {
+		return false, err
+	}
+	defer release()
+	l := &remote.MountableLayer{Layer: (&blobLayer{ctx: ctx, desc: desc}).layer(), Reference: from.Digest(desc.Digest.String())}
+	err = t.r.pusher.Upload(ctx, t.repo, l)
+	if errors.Is(err, errNotMounted) {
+		return false, nil
+	}
+	if err != nil {
+		return false, t.r.classify(err)
+	}
+	t.r.found(desc.Digest, t.repo)
+	return true, nil
+}
+
+// Push implements transfer.Pusher: a manifest is PUT by digest, any other
+// blob uploaded. An upload retried after a network error re-reads the blob
+// from the repository's source.
+func (t *RemoteRepository) Push(ctx context.Context, desc ocispec.Descriptor, content io.Reader) error {
+	release, err := t.r.acquire(ctx)
+	if err != nil {
+		return err
+	}
+	defer release()
+	if manifests.IsGraphNode(desc.MediaType) {
+		b, err := io.ReadAll(content) // content verifies the bytes at EOF
+		if err != nil {
+			return err
+		}
+		return t.put(ctx, t.repo.Digest(desc.Digest.String()), desc, b)
+	}
+	l := &blobLayer{ctx: ctx, desc: desc, first: content, src: t.src}
+	end := t.r.sending(desc.Digest, t.repo)
+	err = t.r.pusher.Upload(ctx, t.repo, l.layer())
+	end(err == nil)
+	if rerr := l.readErr(); rerr != nil {
+		return rerr // the source's bytes were wrong, whatever the registry said
+	}
+	return t.r.classify(err)
+}
+
+// Tag points tag at the manifest desc, whose bytes are content, unless it
+// already points there.
+func (t *RemoteRepository) Tag(ctx context.Context, tag string, desc ocispec.Descriptor, content []byte) error {
+	ref := t.repo.Tag(tag)
+	got, err := t.r.puller.Head(ctx, ref)
+	switch {
+	case err == nil && got.Digest.String() == desc.Digest.String():
+		return nil
+	case err != nil && !isNotFound(err):
+		return t.r.classify(err)
+	}
+	return t.put(ctx, ref, desc, content)
+}
+
+// put PUTs a manifest by digest or tag.
+func (t *RemoteRepository) put(ctx context.Context, ref name.Reference, desc ocispec.Descriptor, content []byte) error {
+	err := t.r.pusher.Put(ctx, ref, rawManifest{content: content, mediaType: desc.MediaType})
+	var terr *transport.Error
+	if errors.As(err, &terr) && isOCI(desc.MediaType) &&
+		(terr.StatusCode == http.StatusBadRequest || terr.StatusCode == http.StatusUnsupportedMediaType) &&
+		hasCode(terr, transport.ManifestInvalidErrorCode, transport.UnsupportedErrorCode) {
+		return fmt.Errorf("%w: %s refused %s %s (HTTP %d): it does not seem to support OCI images; "+
+			"upgrade it (distribution 2.7+, Harbor 2+, ...), since the digests can be kept only with the OCI media types: %w",
+			ErrMediaTypeRejected, t.r.host, desc.MediaType, desc.Digest, terr.StatusCode, err)
+	}
+	return t.r.classify(err)
+}
+
+func isOCI(mediaType string) bool {
+	return mediaType == ocispec.MediaTypeImageIndex || mediaType == ocispec.MediaTypeImageManifest
+}
+
+// hasCode reports whether the error carries one of codes, or no code at all.
+func hasCode(terr *transport.Error, codes ...transport.ErrorCode) bool {
+	if len(terr.Errors) == 0 {
+		return true
+	}
+	for _, d := range terr.Errors {
+		for _, c := range codes {
+			if d.Code == c {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// rawManifest is a manifest's exact bytes and media type, for remote.Put.
+type rawManifest struct {
+	content   []byte
+	mediaType string
+}
+
+func (m rawManifest) RawManifest() ([]byte, error)        { return m.content, nil }
+func (m rawManifest) MediaType() (types.MediaType, error) { return types.MediaType(m.mediaType), nil }
+
+// blobLayer is a blob to upload as a go-containerregistry layer. Its first
+// Compressed call returns the copy engine's stream; later ones (retries)
+// re-read the blob from src through a fresh VerifyReader. Without a
+// stream and src (a mount attempt), Compressed returns errNotMounted.
+type blobLayer struct {
+	ctx  context.Context // the Push or Mount call's; a blobLayer lives for one call
+	desc ocispec.Descriptor
+	src  transfer.Fetcher
+
+	mu    sync.Mutex
+	first io.Reader
+	err   error // the first error reading the blob's bytes
+}
+
+// layer returns l as a v1.Layer.
+func (l *blobLayer) layer() v1.Layer {
+	v, _ := partial.CompressedToLayer(l) // never fails
+	return v
+}
+
+func (l *blobLayer) Digest() (v1.Hash, error) { return v1.NewHash(l.desc.Digest.String()) }
+
+func (l *blobLayer) Size() (int64, error) { return l.desc.Size, nil }
+
+func (l *blobLayer) MediaType() (types.MediaType, error) {
+	return types.MediaType(l.desc.MediaType), nil
+}
+
+func (l *blobLayer) Compressed() (io.ReadCloser, error) {
+	l.mu.Lock()
+	first, err := l.first, l.err
+	l.first = nil
+	l.mu.Unlock()
+	switch {
+	case err != nil:
+		return nil, err // the blob is bad: retrying cannot help
+	case first != nil:
+		return io.NopCloser(&recordingReader{r: first, l: l}), nil
+	case l.src == nil:
+		return nil, errNotMounted
+	}
+	rc, err := l.src.Fetch(l.ctx, l.desc)
+	if err != nil {
+		return nil, err
+	}
+	return struct {
+		io.Reader
+		io.Closer
+	}{&recordingReader{r: transfer.NewVerifyReader(rc, l.desc), l: l}, rc}, nil
+}
+
+// readErr returns the first error met reading the blob's bytes.
+func (l *blobLayer) readErr() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.err
+}
+
+// recordingReader keeps the first error of its blob's reads: an HTTP
+// client reports a failed request body as a network error.
+type recordingReader struct {
+	r io.Reader
+	l *blobLayer
+}
+
+func (r *recordingReader) Read(p []byte) (int, error) {
+	n, err := r.r.Read(p)
+	if err != nil && err != io.EOF {
+		r.l.mu.Lock()
+		if r.l.err == nil {
+			r.l.err = err
+		}
+		r.l.mu.Unlock()
+	}
+	return n, err
+}

@@ -18,9 +18,9 @@ type InstallOptions struct {
 	// VerifyFull hashes every blob before anything else; without it the
 	// bundle's sizes and index graph are checked (fast).
 	VerifyFull bool
-	// Listen, when set, serves the bundle on this address (as ferry serve)
-	// while the other steps run and afterwards.
-	Listen string
+	// Listener, when set, serves the bundle (as ferry serve) while the
+	// other steps run and afterwards. Install closes it.
+	Listener net.Listener
 	// Serve configures the embedded registry.
 	Serve registry.Options
 	// Ready, when set, is called with the registry URL once it listens.
@@ -93,10 +93,13 @@ func (r *InstallResult) Failed() []StepResult {
 func Install(ctx context.Context, r *bundle.Reader, opts InstallOptions) (*InstallResult, error) {
 	res := &InstallResult{stepDone: opts.StepDone}
 	if step := runStep(StepVerify, func() (string, any, error) { return verifyStep(ctx, r, opts.VerifyFull) }); res.add(step) != nil {
+		if opts.Listener != nil {
+			opts.Listener.Close()
+		}
 		return res, fmt.Errorf("install: %w", step.err)
 	}
 	var srv *served
-	if opts.Listen != "" {
+	if opts.Listener != nil {
 		step := runStep(StepServe, func() (string, any, error) {
 			var err error
 			srv, err = serve(ctx, r, opts)
@@ -219,14 +222,11 @@ type served struct {
 }
 
 func serve(ctx context.Context, r *bundle.Reader, opts InstallOptions) (*served, error) {
+	ln := opts.Listener
 	srv, err := registry.New(ctx, r, opts.Serve)
 	if err != nil {
+		ln.Close()
 		return nil, err
-	}
-	ln, err := net.Listen("tcp", opts.Listen)
-	if err != nil {
-		srv.Close()
-		return nil, fmt.Errorf("listen on %s: %w", opts.Listen, err)
 	}
 	s := &served{srv: srv, url: srv.URL(ln.Addr()), images: srv.Images(), done: make(chan struct{})}
 	if opts.Ready != nil {

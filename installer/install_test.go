@@ -47,6 +47,10 @@ func TestInstall(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
 	steps := make(chan installer.StepResult, 16)
 	type outcome struct {
 		res *installer.InstallResult
@@ -55,11 +59,11 @@ func TestInstall(t *testing.T) {
 	done := make(chan outcome, 1)
 	go func() {
 		res, err := installer.Install(ctx, r, installer.InstallOptions{
-			Listen: "127.0.0.1:0",
-			Serve:  registry.Options{ReadOnly: true},
-			Mirror: installer.MirrorOptions{Mirrors: []string{"docker.io", "quay.io"}, Dir: ctd.CertsDir},
-			Import: &installer.ImportOptions{Address: ctd.Address, Images: []string{"docker.io/ferrytest/busybox:1.36"}},
-			Push:   &installer.PushOptions{RemoteOptions: installer.RemoteOptions{PlainHTTP: true}, To: target.Host + "/mirror"},
+			Listener: ln,
+			Serve:    registry.Options{ReadOnly: true},
+			Mirror:   installer.MirrorOptions{Mirrors: []string{"docker.io", "quay.io"}, Dir: ctd.CertsDir},
+			Import:   &installer.ImportOptions{Address: ctd.Address, Images: []string{"docker.io/ferrytest/busybox:1.36"}},
+			Push:     &installer.PushOptions{RemoteOptions: installer.RemoteOptions{PlainHTTP: true}, To: target.Host + "/mirror"},
 			StepDone: func(s installer.StepResult) {
 				steps <- s
 			},

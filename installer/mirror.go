@@ -3,10 +3,11 @@ package installer
 import (
 	"fmt"
 	"net/url"
-	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
+
+	"github.com/ferry-oci/ferry/internal/atomicfile"
 )
 
 // MirrorOptions say which registries' pulls containerd should send to a
@@ -79,36 +80,9 @@ func WriteMirrorConfig(opts MirrorOptions) ([]MirrorFile, error) {
 		return nil, err
 	}
 	for _, f := range files {
-		if err := writeFileAtomic(f.Path, f.Content); err != nil {
+		if err := atomicfile.Write(f.Path, f.Content, 0o644); err != nil {
 			return nil, fmt.Errorf("mirror config: %w", err)
 		}
 	}
 	return files, nil
-}
-
-func writeFileAtomic(path string, content []byte) error {
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		return err
-	}
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(content); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Chmod(0o644); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
 }

@@ -1,12 +1,13 @@
 package main
 
 import (
-	"errors"
 	"fmt"
+	"io"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/ferry-oci/ferry/bundle"
 	"github.com/ferry-oci/ferry/installer"
@@ -43,37 +44,31 @@ still names the whole index. Run it as root (containerd's socket is root's).`,
 			opts.Observer = prog
 			res, err := installer.Import(cmd.Context(), r, opts)
 			prog.Wait()
-			if errors.Is(err, installer.ErrInvalidOptions) {
-				return usageError{err}
-			}
 			if res == nil {
 				return err
 			}
-			if g.output == "json" {
-				if perr := printJSON(cmd, res); perr != nil {
-					return perr
-				}
-				return err
-			}
-			printImportResult(cmd, res)
-			return err
+			return report(cmd, g, res, func(w io.Writer) { printImportResult(w, res) }, err)
 		},
 	}
 	fl := cmd.Flags()
+	bindImportFlags(fl, &opts)
+	fl.StringArrayVar(&opts.Images, "image", nil, "import only images matching this glob, e.g. 'tkestack/*' (repeatable)")
+	fl.IntVar(&opts.Jobs, "jobs", transfer.DefaultJobs, "blobs written at once")
+	return cmd
+}
+
+// bindImportFlags binds the flags ferry import and ferry install share.
+func bindImportFlags(fl *pflag.FlagSet, opts *installer.ImportOptions) {
 	fl.StringVar(&opts.Address, "address", installer.DefaultContainerdAddress, "containerd's gRPC socket")
 	fl.StringVar(&opts.Namespace, "namespace", installer.DefaultNamespace, "containerd namespace (k8s.io is the kubelet's)")
 	fl.StringVar(&opts.Platform, "platform", "", "platform to write and unpack, os/arch[/variant] (default: the node's)")
 	fl.BoolVar(&opts.AllPlatforms, "all-platforms", false, "write every platform of every image (the node's, or --platform, is unpacked)")
 	fl.BoolVar(&opts.NoUnpack, "no-unpack", false, "do not unpack the images into the snapshotter")
 	fl.StringVar(&opts.Snapshotter, "snapshotter", installer.DefaultSnapshotter, "snapshotter to unpack into")
-	fl.StringArrayVar(&opts.Images, "image", nil, "import only images matching this glob, e.g. 'tkestack/*' (repeatable)")
-	fl.IntVar(&opts.Jobs, "jobs", transfer.DefaultJobs, "blobs written at once")
-	return cmd
 }
 
 // printImportResult prints one line per image and a summary.
-func printImportResult(cmd *cobra.Command, res *installer.ImportResult) {
-	out := cmd.OutOrStdout()
+func printImportResult(out io.Writer, res *installer.ImportResult) {
 	for _, img := range res.Images {
 		if img.Error != "" {
 			fmt.Fprintf(out, "FAILED %s: %s\n", img.Name, img.Error)

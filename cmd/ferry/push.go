@@ -1,13 +1,13 @@
 package main
 
 import (
-	"errors"
 	"fmt"
 	"io"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/ferry-oci/ferry/bundle"
 	"github.com/ferry-oci/ferry/installer"
@@ -22,6 +22,7 @@ func init() { commands = append(commands, newPushCommand) }
 type pushFlags struct {
 	platforms     []string
 	passwordStdin bool
+	prefix        string // "push-" in ferry install
 }
 
 func newPushCommand(g *globalOptions) *cobra.Command {
@@ -54,31 +55,38 @@ used only with --plain-http, for localhost and private addresses too.`,
 		},
 	}
 	fl := cmd.Flags()
-	fl.StringVar(&opts.To, "to", "", "destination registry host with an optional repository prefix (required)")
-	fl.BoolVar(&opts.KeepHost, "keep-host", false, "keep the source registry host in the destination path")
+	f.bind(fl, "", &opts)
 	fl.StringArrayVar(&opts.Images, "image", nil, "push only images matching this glob, with or without host and tag (repeatable)")
 	fl.StringArrayVar(&f.platforms, "platform", nil, "push indexes filtered to these platforms, os/arch[/variant][,...] (changes their digests)")
 	fl.IntVarP(&opts.Jobs, "jobs", "j", transfer.DefaultJobs, "blobs in flight at once")
 	fl.BoolVar(&opts.FailFast, "fail-fast", false, "stop at the first failed image")
 	fl.BoolVar(&opts.DryRun, "dry-run", false, "list what would be pushed where, without contacting the registry")
-	fl.BoolVar(&opts.PlainHTTP, "plain-http", false, "talk plain HTTP to the registry")
-	fl.BoolVar(&opts.Insecure, "insecure", false, "skip TLS certificate verification")
-	fl.StringVar(&opts.CAFile, "ca-file", "", "PEM file of CA certificates to trust for the registry")
-	fl.StringVar(&opts.Username, "username", "", "registry user name (with --password-stdin)")
-	fl.BoolVar(&f.passwordStdin, "password-stdin", false, "read the registry password from standard input")
 	return cmd
+}
+
+// bind binds the flags ferry push and ferry install share; install spells
+// them with the prefix "push-".
+func (f *pushFlags) bind(fl *pflag.FlagSet, prefix string, opts *installer.PushOptions) {
+	fl.StringVar(&opts.To, prefix+"to", "", "destination registry host with an optional repository prefix")
+	fl.BoolVar(&opts.KeepHost, prefix+"keep-host", false, "keep the source registry host in the destination path")
+	fl.BoolVar(&opts.PlainHTTP, prefix+"plain-http", false, "talk plain HTTP to the registry")
+	fl.BoolVar(&opts.Insecure, prefix+"insecure", false, "skip TLS certificate verification")
+	fl.StringVar(&opts.CAFile, prefix+"ca-file", "", "PEM file of CA certificates to trust for the registry")
+	fl.StringVar(&opts.Username, prefix+"username", "", "registry user name (with --"+prefix+"password-stdin)")
+	fl.BoolVar(&f.passwordStdin, prefix+"password-stdin", false, "read the registry password from standard input")
+	f.prefix = prefix
 }
 
 // complete checks the flags and fills what they imply into opts.
 func (f *pushFlags) complete(cmd *cobra.Command, opts *installer.PushOptions) error {
 	if opts.To == "" {
-		return usageError{errors.New("--to is required")}
+		return usageError{fmt.Errorf("--%sto is required", f.prefix)}
 	}
 	if opts.Jobs < 1 {
 		return usageError{fmt.Errorf("--jobs must be at least 1, not %d", opts.Jobs)}
 	}
 	if (opts.Username != "") != f.passwordStdin {
-		return usageError{errors.New("--username and --password-stdin go together")}
+		return usageError{fmt.Errorf("--%[1]susername and --%[1]spassword-stdin go together", f.prefix)}
 	}
 	platforms, err := manifests.ParsePlatforms(f.platforms)
 	if err != nil {
@@ -92,7 +100,7 @@ func (f *pushFlags) complete(cmd *cobra.Command, opts *installer.PushOptions) er
 		}
 		opts.Password = strings.TrimRight(string(b), "\r\n")
 		if opts.Password == "" {
-			return usageError{errors.New("--password-stdin: standard input is empty")}
+			return usageError{fmt.Errorf("--%spassword-stdin: standard input is empty", f.prefix)}
 		}
 	}
 	return nil
@@ -113,20 +121,10 @@ func runPush(cmd *cobra.Command, g *globalOptions, file string, opts installer.P
 	if prog != nil {
 		prog.Wait()
 	}
-	if errors.Is(err, installer.ErrInvalidOptions) {
-		return usageError{err}
-	}
 	if res == nil {
 		return err
 	}
-	if g.output == "json" {
-		if perr := printJSON(cmd, newPushSummary(res, opts.DryRun)); perr != nil {
-			return perr
-		}
-		return err
-	}
-	printPush(cmd.OutOrStdout(), res, opts.DryRun)
-	return err
+	return report(cmd, g, newPushSummary(res, opts.DryRun), func(w io.Writer) { printPush(w, res, opts.DryRun) }, err)
 }
 
 // pushSummary is the -o json form of a push result.

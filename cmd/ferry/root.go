@@ -9,6 +9,8 @@ import (
 
 	"github.com/sirupsen/logrus"
 	"github.com/spf13/cobra"
+
+	"github.com/ferry-oci/ferry/installer"
 )
 
 // Exit codes: 0 ok, 1 failure, 2 usage.
@@ -74,7 +76,7 @@ func execute(ctx context.Context, args []string, out, errOut io.Writer) int {
 	}
 	g.log.Error(err)
 	var ue usageError
-	if errors.As(err, &ue) {
+	if errors.As(err, &ue) || errors.Is(err, installer.ErrInvalidOptions) {
 		return exitUsage
 	}
 	return exitFailure
@@ -85,6 +87,20 @@ func printJSON(cmd *cobra.Command, v any) error {
 	enc := json.NewEncoder(cmd.OutOrStdout())
 	enc.SetIndent("", "  ")
 	return enc.Encode(v)
+}
+
+// report prints a command's result, as JSON with -o json or as text, and
+// then returns the command's own error, so a partial failure still shows
+// what worked.
+func report(cmd *cobra.Command, g *globalOptions, result any, text func(io.Writer), err error) error {
+	if g.output == "json" {
+		if perr := printJSON(cmd, result); perr != nil {
+			return perr
+		}
+		return err
+	}
+	text(cmd.OutOrStdout())
+	return err
 }
 
 // exactArgs is cobra.ExactArgs returning a usage error.

@@ -9,8 +9,10 @@ import (
 
 	"github.com/sirupsen/logrus"
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/ferry-oci/ferry/bundle"
+	"github.com/ferry-oci/ferry/internal/atomicfile"
 	"github.com/ferry-oci/ferry/registry"
 )
 
@@ -60,6 +62,14 @@ give 0.0.0.0:5000 to serve other machines.`,
 	}
 	fl := cmd.Flags()
 	fl.StringVar(&f.listen, "listen", "127.0.0.1:5000", "address to listen on (port 0 picks a free port)")
+	f.bind(fl)
+	fl.StringVar(&f.dataDir, "data-dir", "", "keep pushed content here (default: a temporary directory removed on exit)")
+	fl.StringVar(&f.prefix, "prefix", "", "serve every repository under PREFIX/")
+	return cmd
+}
+
+// bind binds the flags ferry serve and ferry install share.
+func (f *serveFlags) bind(fl *pflag.FlagSet) {
 	fl.BoolVar(&f.plainHTTP, "plain-http", false, "serve plain HTTP, without TLS")
 	fl.BoolVar(&f.selfSigned, "tls-self-signed", false, "serve HTTPS with a new CA and a certificate for every --hostname")
 	fl.StringArrayVar(&f.hostnames, "hostname", nil, "name or IP clients reach the server by: in the self-signed certificate and the printed URL (repeatable)")
@@ -68,10 +78,7 @@ give 0.0.0.0:5000 to serve other machines.`,
 	fl.StringVar(&f.tlsKey, "tls-key", "", "key (PEM) of --tls-cert")
 	fl.StringVar(&f.htpasswd, "htpasswd", "", "require HTTP basic authentication against this htpasswd file (bcrypt)")
 	fl.BoolVar(&f.readOnly, "read-only", false, "refuse pushes and deletes")
-	fl.StringVar(&f.dataDir, "data-dir", "", "keep pushed content here (default: a temporary directory removed on exit)")
-	fl.StringVar(&f.prefix, "prefix", "", "serve every repository under PREFIX/")
 	fl.StringVar(&f.readyFile, "ready-file", "", "write the registry URL to this file once listening (removed on exit)")
-	return cmd
 }
 
 func runServe(cmd *cobra.Command, g *globalOptions, f *serveFlags, path string) error {
@@ -87,7 +94,7 @@ func runServe(cmd *cobra.Command, g *globalOptions, f *serveFlags, path string) 
 		return fmt.Errorf("listen on %s: %w", f.listen, err)
 	}
 	defer ln.Close()
-	tlsConfig, err := f.tlsConfig(ln.Addr())
+	opts, err := f.options(g, ln.Addr())
 	if err != nil {
 		return err
 	}
@@ -96,17 +103,6 @@ func runServe(cmd *cobra.Command, g *globalOptions, f *serveFlags, path string) 
 		return err
 	}
 	defer r.Close()
-	opts := registry.Options{
-		ReadOnly: f.readOnly,
-		DataDir:  f.dataDir,
-		Prefix:   f.prefix,
-		Htpasswd: f.htpasswd,
-		TLS:      tlsConfig,
-		Log:      g.log,
-	}
-	if len(f.hostnames) > 0 {
-		opts.Hostname = f.hostnames[0]
-	}
 	srv, err := registry.New(cmd.Context(), r, opts)
 	if err != nil {
 		return err
@@ -121,10 +117,10 @@ func runServe(cmd *cobra.Command, g *globalOptions, f *serveFlags, path string) 
 	if err != nil {
 		return err
 	}
+	if err := f.ready(url); err != nil {
+		return err
+	}
 	if f.readyFile != "" {
-		if err := writeFileAtomic(f.readyFile, []byte(url+"\n")); err != nil {
-			return fmt.Errorf("--ready-file: %w", err)
-		}
 		defer os.Remove(f.readyFile)
 	}
 	return srv.Serve(cmd.Context(), ln)
@@ -153,6 +149,38 @@ func (f *serveFlags) check() error {
 	return nil
 }
 
+// options are the registry options the flags say, for a server listening
+// on addr.
+func (f *serveFlags) options(g *globalOptions, addr net.Addr) (registry.Options, error) {
+	tlsConfig, err := f.tlsConfig(addr)
+	if err != nil {
+		return registry.Options{}, err
+	}
+	opts := registry.Options{
+		ReadOnly: f.readOnly,
+		DataDir:  f.dataDir,
+		Prefix:   f.prefix,
+		Htpasswd: f.htpasswd,
+		TLS:      tlsConfig,
+		Log:      g.log,
+	}
+	if len(f.hostnames) > 0 {
+		opts.Hostname = f.hostnames[0]
+	}
+	return opts, nil
+}
+
+// ready writes the registry's URL to --ready-file, if given.
+func (f *serveFlags) ready(url string) error {
+	if f.readyFile == "" {
+		return nil
+	}
+	if err := atomicfile.Write(f.readyFile, []byte(url+"\n"), 0o644); err != nil {
+		return fmt.Errorf("--ready-file: %w", err)
+	}
+	return nil
+}
+
 // tlsConfig loads or makes the server's certificate; a self-signed CA is
 // written to --ca-out.
 func (f *serveFlags) tlsConfig(addr net.Addr) (*tls.Config, error) {
@@ -166,7 +194,7 @@ func (f *serveFlags) tlsConfig(addr net.Addr) (*tls.Config, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := writeFileAtomic(f.caOut, caPEM); err != nil {
+	if err := atomicfile.Write(f.caOut, caPEM, 0o644); err != nil {
 		return nil, fmt.Errorf("--ca-out: %w", err)
 	}
 	return cfg, nil
@@ -203,16 +231,6 @@ func selfSignedHosts(given []string, addr net.Addr) []string {
 		}
 	}
 	return out
-}
-
-// writeFileAtomic writes a file whole, through a temporary file and a
-// rename, so a script that waits for it never reads half of it.
-func writeFileAtomic(path string, data []byte) error {
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, data, 0o644); err != nil {
-		return err
-	}
-	return os.Rename(tmp, path)
 }
 
 // quietDistribution tunes the logger distribution logs through (logrus's

@@ -13,6 +13,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/ferry-oci/ferry/internal/ctdconfig"
 )
 
 // containerdStartTimeout bounds how long Containerd waits for the socket.
@@ -43,48 +45,6 @@ type ContainerdServer struct {
 	done chan struct{}
 }
 
-// containerdConfig is the config for a test daemon; %[1]s is its directory.
-// Snapshotters that cannot work on a plain test machine are disabled; the
-// CRI stream server binds 127.0.0.1 with a kernel-chosen port.
-const containerdConfig = `version = 2
-root = "%[1]s/root"
-state = "%[1]s/state"
-temp = "%[1]s/tmp"
-disabled_plugins = [
-  "io.containerd.snapshotter.v1.btrfs",
-  "io.containerd.snapshotter.v1.zfs",
-  "io.containerd.snapshotter.v1.devmapper",
-  "io.containerd.snapshotter.v1.aufs",
-]
-
-[grpc]
-  address = "%[1]s/containerd.sock"
-
-[ttrpc]
-  address = "%[1]s/containerd.sock.ttrpc"
-
-[debug]
-  address = ""
-  level = "info"
-
-[metrics]
-  address = ""
-
-[plugins]
-  [plugins."io.containerd.internal.v1.opt"]
-    path = "%[1]s/opt"
-  [plugins."io.containerd.grpc.v1.cri"]
-    sandbox_image = "ferry.invalid/pause:test"
-    disable_tcp_service = true
-    stream_server_address = "127.0.0.1"
-    stream_server_port = "0"
-    [plugins."io.containerd.grpc.v1.cri".cni]
-      bin_dir = "%[1]s/cni/bin"
-      conf_dir = "%[1]s/cni/conf"
-    [plugins."io.containerd.grpc.v1.cri".registry]
-      config_path = "%[1]s/certs.d"
-`
-
 // Containerd starts a real containerd (1.6 or 1.7) as root with its own
 // config, root, state and socket under a temp dir made with
 // os.MkdirTemp("", "ctd") (unix socket paths must stay short). It waits until
@@ -107,12 +67,13 @@ func Containerd(t testing.TB) *ContainerdServer {
 	if d, err := filepath.EvalSymlinks(dir); err == nil {
 		dir = d
 	}
+	d := ctdconfig.For(dir)
 	c := &ContainerdServer{
-		Address:    filepath.Join(dir, "containerd.sock"),
-		Root:       filepath.Join(dir, "root"),
-		State:      filepath.Join(dir, "state"),
-		CertsDir:   filepath.Join(dir, "certs.d"),
-		ConfigPath: filepath.Join(dir, "config.toml"),
+		Address:    d.Address,
+		Root:       d.Root,
+		State:      d.State,
+		CertsDir:   d.CertsDir,
+		ConfigPath: d.ConfigPath,
 		Dir:        dir,
 		LogPath:    filepath.Join(dir, "containerd.log"),
 		ctr:        ctr,
@@ -124,16 +85,8 @@ func Containerd(t testing.TB) *ContainerdServer {
 		}
 		c.cleanupDir(t)
 	})
-	if len(c.Address)+len(".ttrpc") >= 108 {
-		t.Fatalf("testenv: containerd: socket path %q too long for a unix socket; set TMPDIR to a short dir", c.Address)
-	}
-	for _, d := range []string{c.CertsDir, filepath.Join(dir, "cni", "bin"), filepath.Join(dir, "cni", "conf"), filepath.Join(dir, "tmp")} {
-		if err := os.MkdirAll(d, 0o755); err != nil {
-			t.Fatalf("testenv: containerd: %v", err)
-		}
-	}
-	if err := os.WriteFile(c.ConfigPath, []byte(fmt.Sprintf(containerdConfig, dir)), 0o600); err != nil {
-		t.Fatalf("testenv: containerd: %v", err)
+	if err := d.Write(); err != nil {
+		t.Fatalf("testenv: %v (set TMPDIR to a short dir if the path is too long)", err)
 	}
 
 	logf, err := os.Create(c.LogPath)

@@ -2,7 +2,6 @@ package bundle
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"sync"
@@ -194,5 +193,3 @@ func (r *resolver) manifestPlatform(ctx context.Context, f transfer.Fetcher, man
 	}
 	return manifests.ConfigPlatform(config)
 }
-
-var errNeedName = errors.New("the source has no usable name: give the entry a name")

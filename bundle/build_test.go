@@ -480,6 +480,9 @@ images:
 		bigLayout := filepath.Join(dir, "big-layout")
 		writeLayoutWithHugeManifest(t, bigLayout)
 
+		bareTag := filepath.Join(dir, "bare-tag-layout")
+		testenv.Skopeo(t, append(append([]string{"copy"}, src...), "docker://"+f.reg.Ref("library/single:1"), "oci:"+bareTag+":1.36")...)
+
 		evil := filepath.Join(dir, "evil.tar")
 		body := []byte(`[{"Config":"../../etc/passwd","RepoTags":["x:1"],"Layers":[]}]`)
 		writeTar(t, evil, []tarEntry{{hdr: &tar.Header{Name: "manifest.json", Typeflag: tar.TypeReg, Mode: 0o644}, body: body}})
@@ -493,6 +496,7 @@ images:
 			{"manifest over 4 MiB", "oci:" + bigLayout + "\n", manifests.ErrManifestTooLarge},
 			{"path out of the archive", "docker-archive:" + evil + "\n", source.ErrInvalidSource},
 			{"not a docker archive", "docker-archive:" + path + "\n", source.ErrInvalidSource},
+			{"layout image named by a bare tag", "oci:" + bareTag + ":1.36\n", bundle.ErrNoName},
 		} {
 			t.Run(tt.name, func(t *testing.T) {
 				sub := t.TempDir()

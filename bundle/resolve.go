@@ -45,7 +45,7 @@ func (r *resolver) resolve(ctx context.Context, spec manifests.ImageSpec) ([]Sou
 	}
 	for i := range srcs {
 		if srcs[i].Name == "" {
-			return nil, errNeedName
+			return nil, ErrNoName
 		}
 		if srcs[i], err = r.filterPlatforms(ctx, srcs[i], r.platformsFor(spec)); err != nil {
 			return nil, err
@@ -92,7 +92,7 @@ func (r *resolver) openLayoutDir(dir, name string) ([]Source, error) {
 		if name != "" && refName != name && normalizedOrEmpty(refName) != normalizedOrEmpty(name) {
 			continue
 		}
-		srcs = append(srcs, Source{Name: normalizedOrEmpty(refName), Root: plainDescriptor(d), Fetcher: l})
+		srcs = append(srcs, Source{Name: layoutName(refName), Root: plainDescriptor(d), Fetcher: l})
 	}
 	if len(srcs) == 0 {
 		return nil, fmt.Errorf("oci layout %s: %w: %q", dir, source.ErrImageNotFound, name)
@@ -241,6 +241,17 @@ func (rt router) Fetch(ctx context.Context, desc ocispec.Descriptor) (io.ReadClo
 // platform that belong to where it was listed.
 func plainDescriptor(d ocispec.Descriptor) ocispec.Descriptor {
 	return ocispec.Descriptor{MediaType: d.MediaType, Digest: d.Digest, Size: d.Size}
+}
+
+// layoutName is the bundle name of an OCI layout's image: its ref name
+// when that is a reference ("app:2.0", "quay.io/x/y:1"); a bare tag
+// ("1.36", the skopeo and go-containerregistry convention) names no
+// repository, so the entry must give a name.
+func layoutName(refName string) string {
+	if !strings.ContainsAny(refName, ":/") {
+		return ""
+	}
+	return normalizedOrEmpty(refName)
 }
 
 func normalizedOrEmpty(ref string) string {

@@ -23,7 +23,9 @@ type InstallOptions struct {
 	Listener net.Listener
 	// Serve configures the embedded registry.
 	Serve registry.Options
-	// Ready, when set, is called with the registry URL once it listens.
+	// Ready, when set, is called with the registry URL once the steps are
+	// done and the registry serves on (never with NoServe), so a script
+	// waiting for it knows the node is installed.
 	Ready func(url string) error
 	// Mirror, when it has hosts, writes containerd hosts.toml files sending
 	// those registries' pulls to the embedded registry; Server is filled in.
@@ -139,7 +141,11 @@ func Install(ctx context.Context, r *bundle.Reader, opts InstallOptions) (*Insta
 	if srv != nil {
 		if !opts.NoServe {
 			res.add(StepResult{Name: StepServe, Summary: "steps done; serving " + res.URL + serveUntil(opts.ServeFor)})
-			srv.wait(ctx, opts.ServeFor)
+			if err := ready(opts.Ready, res.URL); err != nil {
+				res.add(StepResult{Name: StepServe, Summary: "ready callback failed", Error: err.Error(), err: err})
+			} else {
+				srv.wait(ctx, opts.ServeFor)
+			}
 		}
 		if err := srv.stop(); err != nil {
 			res.add(StepResult{Name: StepServe, Summary: "the registry stopped with an error", Error: err.Error(), err: err})
@@ -155,6 +161,13 @@ func Install(ctx context.Context, r *bundle.Reader, opts InstallOptions) (*Insta
 		return res, fmt.Errorf("install: %s failed: %w", strings.Join(names, ", "), errors.Join(errs...))
 	}
 	return res, nil
+}
+
+func ready(f func(string) error, url string) error {
+	if f == nil {
+		return nil
+	}
+	return f(url)
 }
 
 func serveUntil(d time.Duration) string {
@@ -229,13 +242,6 @@ func serve(ctx context.Context, r *bundle.Reader, opts InstallOptions) (*served,
 		return nil, err
 	}
 	s := &served{srv: srv, url: srv.URL(ln.Addr()), images: srv.Images(), done: make(chan struct{})}
-	if opts.Ready != nil {
-		if err := opts.Ready(s.url); err != nil {
-			ln.Close()
-			srv.Close()
-			return nil, err
-		}
-	}
 	serveCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	s.cancel = cancel
 	go func() {

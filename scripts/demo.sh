@@ -212,9 +212,8 @@ echo "It runs in the background and keeps serving the bundle (here: until the ch
 show "${install[@]}" '&'
 "${install[@]}" >"$DEMO/install.log" 2>&1 &
 install_pid=$!
-# The ready file gets the URL once ferry listens; the steps are done when
-# ferry logs "serve: steps done; serving URL for 10m0s".
-steps_done() { grep -q 'steps done' "$DEMO/install.log" || ! kill -0 "$install_pid"; }
+# ferry install writes the ready file once its steps are done and it serves on.
+steps_done() { [ -s "$DEMO/ready" ] || ! kill -0 "$install_pid"; }
 wait_for 60 steps_done || fail "ferry install did not finish its steps within 60s"
 kill -0 "$install_pid" 2>/dev/null || { cat "$DEMO/install.log"; fail "ferry install exited early"; }
 URL=$(cat "$DEMO/ready")

@@ -62,6 +62,7 @@ others still run; the exit code is then 1.`,
 	fl.StringVar(&f.verify, "verify", "fast", "bundle check before anything else: fast (sizes and index graph) or full (hash every blob)")
 	fl.StringVar(&f.serve, "serve", "", "serve the bundle on this address while installing, e.g. 0.0.0.0:5000")
 	f.serveFlags.bind(fl)
+	fl.Lookup("ready-file").Usage = "write the registry URL to this file once the steps are done and it serves on (removed on exit)"
 	fl.StringArrayVar(&f.mirrors, "mirror", nil, "registry host whose pulls go to the served bundle (repeatable): docker.io, quay.io, ...")
 	fl.StringVar(&f.configDir, "containerd-config-dir", "/etc/containerd/certs.d", "containerd's config_path, where the hosts.toml files go")
 	fl.BoolVar(&f.doImport, "import", false, "import the node's images into containerd")

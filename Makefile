@@ -3,7 +3,8 @@ SHELL := /bin/bash
 export PATH := $(PATH):/usr/local/go/bin
 
 GO ?= go
-# Corpus size for `make bench`: small (default), medium or large; see scripts/bench.sh.
+# Corpus size for `make bench`: small (default) or large; BENCH_RUNS=N sets the
+# runs per tool and step (default 5 for small, 3 for large). See scripts/bench.sh.
 BENCH_SIZE ?= small
 # How long `make fuzz-smoke` runs each fuzz target.
 FUZZTIME ?= 10s

@@ -98,8 +98,8 @@ func TestCopyChildrenFirstSharedOnce(t *testing.T) {
 			t.Errorf("%s pushed after its parent %s", edge[0].Digest, edge[1].Digest)
 		}
 	}
-	if st := c.Stats(); st.Copied != 6 || st.Skipped != 0 {
-		t.Errorf("stats %+v", st)
+	if stats := c.Stats(); stats.Copied != 6 || stats.Skipped != 0 {
+		t.Errorf("stats %+v", stats)
 	}
 }
 
@@ -119,12 +119,12 @@ func TestCopySkipsWhatTheTargetHas(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			st, err := transfer.Copy(context.Background(), g.src, dst, g.index, transfer.Options{TrustExistingManifests: tt.trust})
+			stats, err := transfer.Copy(context.Background(), g.src, dst, g.index, transfer.Options{TrustExistingManifests: tt.trust})
 			if err != nil {
 				t.Fatal(err)
 			}
-			if st.Copied != 0 || st.Skipped != tt.wantSkipped || st.BytesCopied != 0 {
-				t.Errorf("second copy: %+v, want nothing copied and %d skipped", st, tt.wantSkipped)
+			if stats.Copied != 0 || stats.Skipped != tt.wantSkipped || stats.BytesCopied != 0 {
+				t.Errorf("second copy: %+v, want nothing copied and %d skipped", stats, tt.wantSkipped)
 			}
 		})
 	}

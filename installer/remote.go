@@ -308,13 +308,18 @@ func (r *Remote) found(d digest.Digest, repo name.Repository) {
 	}
 }
 
-// sending records that blob d is being sent to repo, unless another
-// repository already has or gets it; end reports how the upload went.
-func (r *Remote) sending(d digest.Digest, repo name.Repository) (end func(ok bool)) {
+// sending records that blob d is being sent to repo and returns how to
+// report the upload's end. When another repository already holds the blob
+// or is being sent it, it returns that place instead: its sender holds a
+// job slot, so waiting for it always ends.
+func (r *Remote) sending(d digest.Digest, repo name.Repository) (end func(ok bool), other *blobPlace) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if r.blobs[d] != nil {
-		return func(bool) {}
+	if p := r.blobs[d]; p != nil {
+		if p.repo == repo {
+			return func(bool) {}, nil
+		}
+		return nil, p
 	}
 	p := &blobPlace{repo: repo, done: make(chan struct{})}
 	r.blobs[d] = p
@@ -326,7 +331,19 @@ func (r *Remote) sending(d digest.Digest, repo name.Repository) (end func(ok boo
 		}
 		r.mu.Unlock()
 		close(p.done)
+	}, nil
+}
+
+// wait waits for the upload to p to end and reports whether p holds the blob.
+func (p *blobPlace) wait(ctx context.Context, mu *sync.Mutex) (bool, error) {
+	select {
+	case <-p.done:
+	case <-ctx.Done():
+		return false, ctx.Err()
 	}
+	mu.Lock()
+	defer mu.Unlock()
+	return p.ok, nil
 }
 
 // mountSource returns another repository that holds blob d, waiting for
@@ -338,14 +355,8 @@ func (r *Remote) mountSource(ctx context.Context, d digest.Digest, repo name.Rep
 	if p == nil || p.repo == repo {
 		return name.Repository{}, false, nil
 	}
-	select {
-	case <-p.done:
-	case <-ctx.Done():
-		return name.Repository{}, false, ctx.Err()
-	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return p.repo, p.ok, nil
+	ok, err := p.wait(ctx, &r.mu)
+	return p.repo, ok, err
 }
 
 // RemoteRepository is one repository of a registry: a transfer.Target (HEAD
@@ -420,8 +431,23 @@ func (t *RemoteRepository) Mount(ctx context.Context, desc ocispec.Descriptor) (
 		return false, err
 	}
 	defer release()
+	return t.mountFrom(ctx, desc, from)
+}
+
+// mountAfter waits for the upload to other and mounts the blob from there.
+func (t *RemoteRepository) mountAfter(ctx context.Context, desc ocispec.Descriptor, other *blobPlace) (bool, error) {
+	ok, err := other.wait(ctx, &t.r.mu)
+	if err != nil || !ok {
+		return false, err
+	}
+	return t.mountFrom(ctx, desc, other.repo)
+}
+
+// mountFrom asks the registry to mount the blob from another repository;
+// the caller holds a job slot.
+func (t *RemoteRepository) mountFrom(ctx context.Context, desc ocispec.Descriptor, from name.Repository) (bool, error) {
 	l := &remote.MountableLayer{Layer: (&blobLayer{ctx: ctx, desc: desc}).layer(), Reference: from.Digest(desc.Digest.String())}
-	err = t.r.pusher.Upload(ctx, t.repo, l)
+	err := t.r.pusher.Upload(ctx, t.repo, l)
 	if errors.Is(err, errNotMounted) {
 		return false, nil
 	}
@@ -448,8 +474,20 @@ func (t *RemoteRepository) Push(ctx context.Context, desc ocispec.Descriptor, co
 		}
 		return t.put(ctx, t.repo.Digest(desc.Digest.String()), desc, b)
 	}
+	end, other := t.r.sending(desc.Digest, t.repo)
+	if other != nil {
+		// Another repository started sending the blob after this copy's
+		// Mount looked: wait for it and mount, rather than send it twice.
+		mounted, err := t.mountAfter(ctx, desc, other)
+		if err != nil {
+			return err
+		}
+		if mounted {
+			return transfer.ErrMounted
+		}
+		end = func(bool) {} // its upload failed or the mount was refused: send it here
+	}
 	l := &blobLayer{ctx: ctx, desc: desc, first: content, src: t.src}
-	end := t.r.sending(desc.Digest, t.repo)
 	err = t.r.pusher.Upload(ctx, t.repo, l.layer())
 	end(err == nil)
 	if rerr := l.readErr(); rerr != nil {

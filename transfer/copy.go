@@ -3,6 +3,7 @@ package transfer
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"sync"
@@ -197,7 +198,12 @@ func (c *Copier) pushLocked(ctx context.Context, desc ocispec.Descriptor, conten
 		content = &observedReader{r: content, desc: desc, obs: c.opts.Observer}
 	}
 	vr := NewVerifyReader(content, desc)
-	if err := c.dst.Push(ctx, desc, vr); err != nil {
+	err := c.dst.Push(ctx, desc, vr)
+	if errors.Is(err, ErrMounted) {
+		c.done(desc, Mounted)
+		return nil
+	}
+	if err != nil {
 		origin := Destination
 		if vr.err != nil && vr.err != io.EOF {
 			origin = Source

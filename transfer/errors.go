@@ -15,6 +15,10 @@ var (
 	ErrSizeMismatch = errors.New("size mismatch")
 	// ErrNotFound means a blob is not in the store asked.
 	ErrNotFound = errors.New("not found")
+	// ErrMounted is returned by a Pusher that stored a blob without
+	// reading its content (a registry's cross-repository mount); the copy
+	// counts it as mounted.
+	ErrMounted = errors.New("mounted instead of sent")
 )
 
 // Origin says which end of a copy failed.

@@ -22,7 +22,8 @@ type Fetcher interface {
 
 // Pusher stores a blob whose bytes content yields. content returns an error
 // instead of io.EOF when the bytes do not match desc, so a Pusher that copies
-// to EOF before committing never commits bad content.
+// to EOF before committing never commits bad content. A Pusher that stored
+// the blob without reading content (a mount) returns ErrMounted.
 type Pusher interface {
 	Push(ctx context.Context, desc ocispec.Descriptor, content io.Reader) error
 }

@@ -24,6 +24,7 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/ferry-oci/ferry/bundle"
+	"github.com/ferry-oci/ferry/internal/testbundle"
 	"github.com/ferry-oci/ferry/internal/testenv"
 	"github.com/ferry-oci/ferry/internal/testimages"
 	"github.com/ferry-oci/ferry/manifests"
@@ -138,7 +139,7 @@ func TestBuildFromRegistry(t *testing.T) {
 		if filtered.Descriptor.Digest.String() == f.digests["library/multi:1"] {
 			t.Fatal("filtered index kept the upstream digest")
 		}
-		idx := readIndex(ctx, t, r, filtered.Descriptor)
+		idx := testbundle.ReadIndex(t, r, filtered.Descriptor)
 		if got := manifests.IndexPlatforms(idx); len(got) != 1 || got[0] != "linux/arm64" {
 			t.Errorf("filtered platforms %v, want [linux/arm64]", got)
 		}
@@ -149,7 +150,7 @@ func TestBuildFromRegistry(t *testing.T) {
 		if gw.Descriptor.MediaType != ocispec.MediaTypeImageIndex {
 			t.Fatalf("combined media type %s", gw.Descriptor.MediaType)
 		}
-		idx := readIndex(ctx, t, r, gw.Descriptor)
+		idx := testbundle.ReadIndex(t, r, gw.Descriptor)
 		got := map[string]string{}
 		for _, m := range idx.Manifests {
 			got[manifests.FormatPlatform(*m.Platform)] = m.Digest.String()
@@ -335,7 +336,7 @@ images:
 			t.Fatal(err)
 		}
 		defer r.Close()
-		idx := readIndex(ctx, t, r, r.Images()[0].Descriptor)
+		idx := testbundle.ReadIndex(t, r, r.Images()[0].Descriptor)
 		if got := manifests.IndexPlatforms(idx); len(got) != 1 {
 			t.Errorf("platforms %v, want just linux/arm64", got)
 		}
@@ -459,7 +460,7 @@ images:
 		if !ok {
 			t.Fatalf("no %s in %v", name, names)
 		}
-		m := readManifest(ctx, t, r, conv.Descriptor)
+		m := testbundle.ReadManifest(t, r, conv.Descriptor)
 		for _, l := range m.Layers {
 			if l.MediaType != ocispec.MediaTypeImageLayerGzip {
 				t.Errorf("%s: converted layer is %s", name, l.MediaType)
@@ -508,32 +509,6 @@ images:
 			})
 		}
 	})
-}
-
-func readIndex(ctx context.Context, t *testing.T, r *bundle.Reader, d ocispec.Descriptor) ocispec.Index {
-	t.Helper()
-	b, err := r.ReadAll(ctx, d)
-	if err != nil {
-		t.Fatal(err)
-	}
-	idx, err := manifests.ParseIndex(b)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return idx
-}
-
-func readManifest(ctx context.Context, t *testing.T, r *bundle.Reader, d ocispec.Descriptor) ocispec.Manifest {
-	t.Helper()
-	b, err := r.ReadAll(ctx, d)
-	if err != nil {
-		t.Fatal(err)
-	}
-	m, err := manifests.ParseManifest(b)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return m
 }
 
 func sha256Hex(s string) string {

@@ -102,21 +102,8 @@ func checkPushed(t *testing.T, reg *testenv.RegistryServer, r *bundle.Reader, pr
 
 func bundlePlatforms(t *testing.T, r *bundle.Reader, desc ocispec.Descriptor) []string {
 	t.Helper()
-	idx := readIndex(t, r, desc)
+	idx := testbundle.ReadIndex(t, r, desc)
 	return manifests.IndexPlatforms(idx)
-}
-
-func readIndex(t *testing.T, r *bundle.Reader, desc ocispec.Descriptor) ocispec.Index {
-	t.Helper()
-	b, err := r.ReadAll(context.Background(), desc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	idx, err := manifests.ParseIndex(b)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return idx
 }
 
 func mustPush(t *testing.T, r *bundle.Reader, opts installer.PushOptions) *installer.PushResult {
@@ -181,7 +168,7 @@ func TestPushPlainRegistry(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		want, _ := manifests.SelectPlatforms(readIndex(t, r, img.Descriptor), []ocispec.Platform{{OS: "linux", Architecture: "arm64"}})
+		want, _ := manifests.SelectPlatforms(testbundle.ReadIndex(t, r, img.Descriptor), []ocispec.Platform{{OS: "linux", Architecture: "arm64"}})
 		desc := want[0]
 		dir := filepath.Join(t.TempDir(), "out")
 		args := append([]string{"copy"}, reg.SkopeoFlags("src-")...)

@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
 # Installs what ferry's tests, demo and benchmarks need on Debian 12:
 # containerd (+ctr), runc, docker-registry (distribution 2.8), skopeo,
-# busybox-static and CA certificates. Idempotent: apt runs only when
-# something is missing. It starts nothing (services are kept from starting
-# during the install) and leaves /etc/containerd alone.
+# busybox-static and CA certificates from apt; cosign and oras (the
+# independent signing and referrers clients of the trust tests) built with
+# `go install` into $FERRY_TOOLS_BIN (default ${XDG_CACHE_HOME:-~/.cache}/ferry/tools/bin),
+# reused when present. Idempotent: apt runs only when something is missing.
+# It starts nothing (services are kept from starting during the install) and
+# leaves /etc/containerd alone.
 set -euo pipefail
 
 export PATH="$PATH:/usr/local/go/bin:/usr/sbin:/sbin"
@@ -60,5 +63,24 @@ if ! have go; then
 	echo "install-deps: go not found on PATH or in /usr/local/go/bin; install Go (see go.mod for the version)" >&2
 	exit 1
 fi
+
+# cosign and oras: pinned versions, built once into the tools cache (the Go
+# build cache makes a rebuild quick). internal/testenv finds them there.
+COSIGN_VERSION=v2.6.5
+ORAS_VERSION=v1.3.6
+TOOLS_BIN="${FERRY_TOOLS_BIN:-${XDG_CACHE_HOME:-$HOME/.cache}/ferry/tools/bin}"
+mkdir -p "$TOOLS_BIN"
+tool() { # name version package
+	local stamp="$TOOLS_BIN/.$1-$2"
+	if [ -x "$TOOLS_BIN/$1" ] && [ -e "$stamp" ]; then
+		return
+	fi
+	echo "install-deps: building $1 $2 into $TOOLS_BIN" >&2
+	GOBIN="$TOOLS_BIN" go install "$3@$2"
+	touch "$stamp"
+	did="$did; built $1 $2"
+}
+tool cosign "$COSIGN_VERSION" github.com/sigstore/cosign/v2/cmd/cosign
+tool oras "$ORAS_VERSION" oras.land/oras/cmd/oras
 
 echo "install-deps: $did; $(containerd --version | awk '{print "containerd " $3}'), $(skopeo --version), $(go version | awk '{print $3}')"

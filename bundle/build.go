@@ -7,19 +7,21 @@ import (
 	"sync"
 	"time"
 
+	"github.com/ferry-oci/ferry/manifests/imagelist"
+
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/ferry-oci/ferry/internal/transfer"
 	"github.com/ferry-oci/ferry/manifests"
 	"github.com/ferry-oci/ferry/source"
-	"github.com/ferry-oci/ferry/transfer"
 )
 
 // BuildOptions say what to build. The zero value of every field but List
 // and Output works.
 type BuildOptions struct {
 	// List is the parsed image list.
-	List *manifests.ImageList
+	List *imagelist.List
 	// Output is the bundle's path; a .zst suffix compresses it.
 	Output string
 	// Platforms, when set, replaces the list's default platform filter.
@@ -110,7 +112,7 @@ func (r *resolver) resolveAll(ctx context.Context) ([]Source, error) {
 }
 
 // specError names the entry (and its line) an error came from.
-func specError(spec manifests.ImageSpec, err error) error {
+func specError(spec imagelist.Spec, err error) error {
 	what := spec.Source
 	if what == "" {
 		what = spec.Name
@@ -121,7 +123,7 @@ func specError(spec manifests.ImageSpec, err error) error {
 	return fmt.Errorf("image %s: %w", what, err)
 }
 
-func (r *resolver) platformsFor(spec manifests.ImageSpec) []ocispec.Platform {
+func (r *resolver) platformsFor(spec imagelist.Spec) []ocispec.Platform {
 	switch {
 	case spec.Platforms != nil:
 		return spec.Platforms

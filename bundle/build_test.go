@@ -18,6 +18,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ferry-oci/ferry/manifests/imagelist"
+
 	"github.com/google/go-containerregistry/pkg/v1/layout"
 	"github.com/klauspost/compress/zstd"
 	"github.com/opencontainers/go-digest"
@@ -27,9 +29,9 @@ import (
 	"github.com/ferry-oci/ferry/internal/testbundle"
 	"github.com/ferry-oci/ferry/internal/testenv"
 	"github.com/ferry-oci/ferry/internal/testimages"
+	"github.com/ferry-oci/ferry/internal/transfer"
 	"github.com/ferry-oci/ferry/manifests"
 	"github.com/ferry-oci/ferry/source"
-	"github.com/ferry-oci/ferry/transfer"
 )
 
 // buildFixture is a real registry filled with the kinds of images a
@@ -62,7 +64,7 @@ func (f *buildFixture) build(ctx context.Context, t *testing.T, dir, name, list 
 	if err := os.WriteFile(listPath, []byte(strings.ReplaceAll(list, "HOST", f.reg.Host)), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	parsed, err := manifests.LoadImageList(listPath)
+	parsed, err := imagelist.Load(listPath)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -358,7 +360,7 @@ images:
 func (f *buildFixture) buildOrListError(ctx context.Context, t *testing.T, dir, list string, mutate ...func(*bundle.BuildOptions)) (string, *bundle.BuildResult, error) {
 	listPath := filepath.Join(dir, "list.yaml")
 	os.WriteFile(listPath, []byte(strings.ReplaceAll(list, "HOST", f.reg.Host)), 0o644)
-	parsed, err := manifests.LoadImageList(listPath)
+	parsed, err := imagelist.Load(listPath)
 	out := filepath.Join(dir, "b.tar")
 	if err != nil {
 		return out, nil, err
@@ -375,7 +377,7 @@ func TestBuildAuthenticatedRegistry(t *testing.T) {
 	ctx := context.Background()
 	reg := testenv.Registry(t, testenv.WithTLS(), testenv.WithHtpasswd("ferry", "s3cret"))
 	want := testimages.Push(t, reg, "library/private:1", testimages.Index(t, []string{"linux/amd64", "linux/arm64"})).String()
-	list := &manifests.ImageList{}
+	list := &imagelist.List{}
 	if err := list.AddRefs([]string{reg.Ref("library/private:1")}); err != nil {
 		t.Fatal(err)
 	}

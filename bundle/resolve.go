@@ -7,12 +7,14 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/ferry-oci/ferry/manifests/imagelist"
+
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
+	"github.com/ferry-oci/ferry/internal/transfer"
 	"github.com/ferry-oci/ferry/manifests"
 	"github.com/ferry-oci/ferry/source"
-	"github.com/ferry-oci/ferry/transfer"
 )
 
 // The transports of image list sources; anything else is a registry reference.
@@ -23,7 +25,7 @@ const (
 )
 
 // resolve turns one image list entry into the sources it names.
-func (r *resolver) resolve(ctx context.Context, spec manifests.ImageSpec) ([]Source, error) {
+func (r *resolver) resolve(ctx context.Context, spec imagelist.Spec) ([]Source, error) {
 	var srcs []Source
 	var err error
 	if len(spec.Combine) > 0 {
@@ -143,7 +145,7 @@ func (r *resolver) openDockerArchive(ctx context.Context, path, name string) ([]
 
 // combine builds a new OCI index from per-platform images, checking each
 // against the platform its config declares.
-func (r *resolver) combine(ctx context.Context, spec manifests.ImageSpec) (Source, error) {
+func (r *resolver) combine(ctx context.Context, spec imagelist.Spec) (Source, error) {
 	keys := make([]string, 0, len(spec.Combine))
 	for k := range spec.Combine {
 		keys = append(keys, k)

@@ -11,7 +11,7 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"golang.org/x/sync/errgroup"
 
-	"github.com/ferry-oci/ferry/transfer"
+	"github.com/ferry-oci/ferry/internal/transfer"
 )
 
 // Source is one image to write into a bundle: the name it gets and where

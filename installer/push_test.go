@@ -23,9 +23,9 @@ import (
 	"github.com/ferry-oci/ferry/internal/testbundle"
 	"github.com/ferry-oci/ferry/internal/testenv"
 	"github.com/ferry-oci/ferry/internal/testimages"
+	"github.com/ferry-oci/ferry/internal/transfer"
 	"github.com/ferry-oci/ferry/manifests"
 	"github.com/ferry-oci/ferry/registry"
-	"github.com/ferry-oci/ferry/transfer"
 )
 
 var twoPlatforms = []string{"linux/amd64", "linux/arm64"}

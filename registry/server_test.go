@@ -22,7 +22,7 @@ import (
 
 	"github.com/ferry-oci/ferry/bundle"
 	"github.com/ferry-oci/ferry/internal/testenv"
-	"github.com/ferry-oci/ferry/transfer"
+	"github.com/ferry-oci/ferry/internal/transfer"
 )
 
 // corruptCopy copies the fixture bundle and flips one byte in the middle of

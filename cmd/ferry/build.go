@@ -6,11 +6,13 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/ferry-oci/ferry/manifests/imagelist"
+
 	"github.com/spf13/cobra"
 
 	"github.com/ferry-oci/ferry/bundle"
+	"github.com/ferry-oci/ferry/internal/transfer"
 	"github.com/ferry-oci/ferry/manifests"
-	"github.com/ferry-oci/ferry/transfer"
 )
 
 func init() { commands = append(commands, newBuildCommand) }
@@ -68,10 +70,10 @@ func (f *buildFlags) options() (bundle.BuildOptions, error) {
 	if f.output == "" {
 		return bundle.BuildOptions{}, usageError{fmt.Errorf("-o/--output BUNDLE.tar is required")}
 	}
-	list := &manifests.ImageList{}
+	list := &imagelist.List{}
 	if f.file != "" {
 		var err error
-		if list, err = manifests.LoadImageList(f.file); err != nil {
+		if list, err = imagelist.Load(f.file); err != nil {
 			return bundle.BuildOptions{}, err
 		}
 	}

@@ -11,7 +11,7 @@ import (
 
 	"github.com/ferry-oci/ferry/bundle"
 	"github.com/ferry-oci/ferry/installer"
-	"github.com/ferry-oci/ferry/transfer"
+	"github.com/ferry-oci/ferry/internal/transfer"
 )
 
 func init() { commands = append(commands, newImportCommand) }

@@ -11,8 +11,8 @@ import (
 
 	"github.com/ferry-oci/ferry/bundle"
 	"github.com/ferry-oci/ferry/installer"
+	"github.com/ferry-oci/ferry/internal/transfer"
 	"github.com/ferry-oci/ferry/manifests"
-	"github.com/ferry-oci/ferry/transfer"
 )
 
 func init() { commands = append(commands, newPushCommand) }

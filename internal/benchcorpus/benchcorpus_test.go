@@ -5,11 +5,12 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/ferry-oci/ferry/manifests/imagelist"
+
 	"github.com/opencontainers/go-digest"
 
 	"github.com/ferry-oci/ferry/internal/benchcorpus"
 	"github.com/ferry-oci/ferry/internal/testenv"
-	"github.com/ferry-oci/ferry/manifests"
 )
 
 // tiny has every kind of image of a real corpus, in kilobytes.
@@ -41,7 +42,7 @@ func TestGenerate(t *testing.T) {
 	}
 
 	t.Run("image list", func(t *testing.T) {
-		list, err := manifests.LoadImageList(c.ImageList)
+		list, err := imagelist.Load(c.ImageList)
 		if err != nil {
 			t.Fatal(err)
 		}

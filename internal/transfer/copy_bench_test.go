@@ -11,7 +11,7 @@ import (
 	specs "github.com/opencontainers/image-spec/specs-go"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
-	"github.com/ferry-oci/ferry/transfer"
+	"github.com/ferry-oci/ferry/internal/transfer"
 )
 
 // discardTarget is a Target that has nothing and writes every blob to

@@ -12,7 +12,7 @@ import (
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
-	"github.com/ferry-oci/ferry/transfer"
+	"github.com/ferry-oci/ferry/internal/transfer"
 )
 
 // graph is a small two-platform index over a shared layer, in a Memory.

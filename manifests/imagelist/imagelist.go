@@ -1,4 +1,4 @@
-package manifests
+package imagelist
 
 import (
 	"bytes"
@@ -13,33 +13,35 @@ import (
 
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"gopkg.in/yaml.v3"
+
+	"github.com/ferry-oci/ferry/manifests"
 )
 
-// ImageList is a parsed image list.
-type ImageList struct {
+// List is a parsed image list.
+type List struct {
 	// Platforms is the default platform filter for every image; empty keeps all.
 	Platforms []ocispec.Platform
 	// Images are the entries, in file order.
-	Images []ImageSpec
+	Images []Spec
 }
 
-// ImageSpec is one entry of an image list.
-type ImageSpec struct {
+// Spec is one entry of an image list.
+type Spec struct {
 	// Source is where to read the image: a normalized registry reference
 	// ("docker.io/library/nginx:1.25"), or "oci:DIR[:NAME]",
 	// "oci-archive:FILE" or "docker-archive:FILE[:NAME]" as written, with a
 	// relative path resolved against the list file's directory by
-	// LoadImageList. It is "" for a combine entry.
+	// Load. It is "" for a combine entry.
 	Source string
 	// Name is the normalized name to give the image in the bundle; ""
 	// means the source's own name (registry reference) or the names found
 	// in the archive or layout.
 	Name string
 	// Platforms is this entry's platform filter. nil means use
-	// ImageList.Platforms; a non-nil empty slice (`platforms: []`) keeps all.
+	// List.Platforms; a non-nil empty slice (`platforms: []`) keeps all.
 	Platforms []ocispec.Platform
 	// Combine, for an entry that builds a new multi-arch image, maps a
-	// platform ("linux/amd64", as FormatPlatform prints it) to the source of
+	// platform ("linux/amd64", as manifests.FormatPlatform prints it) to the source of
 	// that platform's image, in the same forms as Source.
 	Combine map[string]string
 	// Line is the 1-based line where the entry starts; 0 for an entry given
@@ -58,20 +60,20 @@ const (
 // maxImageListSize bounds how much of an image list is read.
 const maxImageListSize = 16 << 20
 
-// ParseImageList parses an image list in any of its three forms, detected
+// Parse parses an image list in any of its three forms, detected
 // from the content: a plain list of references (one a line, # comments),
 // ferry's YAML (platforms, images), or mindthegap's registry-keyed YAML.
 // filename is used in error messages only; transport paths are kept as
-// written. Errors name the file and line and match ErrInvalidImageList,
-// and ErrInvalidReference or ErrInvalidPlatform when that is the cause.
-func ParseImageList(r io.Reader, filename string) (*ImageList, error) {
+// written. Errors name the file and line and match manifests.ErrInvalidImageList,
+// and manifests.ErrInvalidReference or manifests.ErrInvalidPlatform when that is the cause.
+func Parse(r io.Reader, filename string) (*List, error) {
 	return parseImageList(r, filename, "")
 }
 
-// LoadImageList opens and parses the image list at path. Relative paths of
+// Load opens and parses the image list at path. Relative paths of
 // oci:, oci-archive: and docker-archive: sources are resolved against
 // filepath.Dir(path).
-func LoadImageList(path string) (*ImageList, error) {
+func Load(path string) (*List, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("read image list: %w", err)
@@ -84,14 +86,14 @@ func LoadImageList(path string) (*ImageList, error) {
 // Line 0. A REF may be a registry reference or a transport form; relative
 // paths stay as written (relative to the working directory). Nothing is
 // added when any REF is invalid or already listed.
-func (l *ImageList) AddRefs(refs []string) error {
+func (l *List) AddRefs(refs []string) error {
 	seen := make(map[string]int, len(l.Images)+len(refs))
 	for _, spec := range l.Images {
 		if k := imageListKey(spec); k != "" {
 			seen[k] = spec.Line
 		}
 	}
-	add := make([]ImageSpec, 0, len(refs))
+	add := make([]Spec, 0, len(refs))
 	for _, ref := range refs {
 		src, err := normalizeListSource(strings.TrimSpace(ref), "")
 		if err != nil {
@@ -104,7 +106,7 @@ func (l *ImageList) AddRefs(refs []string) error {
 			return &imageListError{file: "command line", err: fmt.Errorf("image %q is already in the image list (line %d)", src, line)}
 		}
 		seen[src] = 0
-		add = append(add, ImageSpec{Source: src})
+		add = append(add, Spec{Source: src})
 	}
 	l.Images = append(l.Images, add...)
 	return nil
@@ -112,7 +114,7 @@ func (l *ImageList) AddRefs(refs []string) error {
 
 // imageListKey is what two entries must not share: the bundle name, or the
 // source when the entry keeps the source's own name.
-func imageListKey(spec ImageSpec) string {
+func imageListKey(spec Spec) string {
 	if spec.Name != "" {
 		return spec.Name
 	}
@@ -131,9 +133,9 @@ func normalizeListSource(s, base string) (string, error) {
 	case strings.HasPrefix(s, transportDockerArchive):
 		return listTransportSource(transportDockerArchive, s, base)
 	case strings.HasPrefix(s, "docker://"):
-		return "", fmt.Errorf("%w %q: write registry references without docker://", ErrInvalidReference, s)
+		return "", fmt.Errorf("%w %q: write registry references without docker://", manifests.ErrInvalidReference, s)
 	}
-	return NormalizeReference(s)
+	return manifests.NormalizeReference(s)
 }
 
 // listTransportSource checks and resolves "PREFIX PATH[:NAME]". As in
@@ -141,17 +143,17 @@ func normalizeListSource(s, base string) (string, error) {
 func listTransportSource(prefix, s, base string) (string, error) {
 	path, name, hasName := strings.Cut(strings.TrimPrefix(s, prefix), ":")
 	if path == "" {
-		return "", fmt.Errorf("%w %q: no path after %s", ErrInvalidReference, s, prefix)
+		return "", fmt.Errorf("%w %q: no path after %s", manifests.ErrInvalidReference, s, prefix)
 	}
 	if hasName {
 		switch {
 		case prefix == transportOCIArchive:
-			return "", fmt.Errorf("%w %q: oci-archive: takes a file and no image name (it brings all its images)", ErrInvalidReference, s)
+			return "", fmt.Errorf("%w %q: oci-archive: takes a file and no image name (it brings all its images)", manifests.ErrInvalidReference, s)
 		case name == "":
-			return "", fmt.Errorf("%w %q: empty image name after the path", ErrInvalidReference, s)
+			return "", fmt.Errorf("%w %q: empty image name after the path", manifests.ErrInvalidReference, s)
 		case prefix == transportDockerArchive && !strings.HasPrefix(name, "@"):
-			if _, err := NormalizeReference(name); err != nil {
-				return "", fmt.Errorf("%w %q: image name: %v", ErrInvalidReference, s, err)
+			if _, err := manifests.NormalizeReference(name); err != nil {
+				return "", fmt.Errorf("%w %q: image name: %v", manifests.ErrInvalidReference, s, err)
 			}
 		}
 	}
@@ -165,7 +167,7 @@ func listTransportSource(prefix, s, base string) (string, error) {
 }
 
 // imageListError is an error at a line of an image list file (or in the
-// command-line refs). It matches ErrInvalidImageList and the error it carries.
+// command-line refs). It matches manifests.ErrInvalidImageList and the error it carries.
 type imageListError struct {
 	file string
 	line int // 0: the file as a whole
@@ -179,17 +181,17 @@ func (e *imageListError) Error() string {
 	return fmt.Sprintf("%s: %v", e.file, e.err)
 }
 
-func (e *imageListError) Unwrap() []error { return []error{ErrInvalidImageList, e.err} }
+func (e *imageListError) Unwrap() []error { return []error{manifests.ErrInvalidImageList, e.err} }
 
 // imageListParser holds the state of one parse.
 type imageListParser struct {
 	file string
 	base string // directory for relative transport paths; "" keeps them
-	list ImageList
+	list List
 	seen map[string]int // imageListKey -> line of the entry
 }
 
-func parseImageList(r io.Reader, file, base string) (*ImageList, error) {
+func parseImageList(r io.Reader, file, base string) (*List, error) {
 	p := &imageListParser{file: file, base: base, seen: map[string]int{}}
 	data, err := io.ReadAll(io.LimitReader(r, maxImageListSize+1))
 	if err != nil {
@@ -303,7 +305,7 @@ func (p *imageListParser) parsePlain(data []byte) error {
 		if err != nil {
 			return p.wrap(i+1, err)
 		}
-		if err := p.add(ImageSpec{Source: src, Line: i + 1}); err != nil {
+		if err := p.add(Spec{Source: src, Line: i + 1}); err != nil {
 			return err
 		}
 	}
@@ -313,7 +315,7 @@ func (p *imageListParser) parsePlain(data []byte) error {
 	return nil
 }
 
-func (p *imageListParser) add(spec ImageSpec) error {
+func (p *imageListParser) add(spec Spec) error {
 	key := imageListKey(spec)
 	if first, ok := p.seen[key]; ok {
 		return p.errorf(spec.Line, "duplicate image %q (also at line %d)", key, first)
@@ -394,12 +396,12 @@ func (p *imageListParser) platforms(v *yaml.Node) ([]ocispec.Platform, error) {
 		if item.Kind != yaml.ScalarNode {
 			return nil, p.errorf(item.Line, "a platform must be a string like linux/amd64")
 		}
-		ps, err := ParsePlatforms([]string{item.Value})
+		ps, err := manifests.ParsePlatforms([]string{item.Value})
 		if err != nil {
 			return nil, p.wrap(item.Line, err)
 		}
 		for _, pl := range ps {
-			s := FormatPlatform(pl)
+			s := manifests.FormatPlatform(pl)
 			if seen[s] {
 				return nil, p.errorf(item.Line, "platform %q listed twice", s)
 			}
@@ -461,12 +463,12 @@ func (p *imageListParser) ferryEntry(item *yaml.Node) error {
 		if err != nil {
 			return p.wrap(item.Line, err)
 		}
-		return p.add(ImageSpec{Source: src, Line: item.Line})
+		return p.add(Spec{Source: src, Line: item.Line})
 	case item.Kind != yaml.MappingNode:
 		return p.errorf(item.Line, "an image entry must be a reference or a mapping with ref or combine")
 	}
 
-	spec := ImageSpec{Line: item.Line}
+	spec := Spec{Line: item.Line}
 	var refKey, nameKey, combineKey, platformsKey *yaml.Node
 	err := p.eachKey(item, func(k, v *yaml.Node) error {
 		switch k.Value {
@@ -485,11 +487,11 @@ func (p *imageListParser) ferryEntry(item *yaml.Node) error {
 			if err != nil {
 				return err
 			}
-			if spec.Name, err = NormalizeReference(s); err != nil {
+			if spec.Name, err = manifests.NormalizeReference(s); err != nil {
 				return p.wrap(v.Line, err)
 			}
 			if strings.Contains(spec.Name, "@") {
-				return p.wrap(v.Line, fmt.Errorf("%w %q: a name must be a tag, not a digest", ErrInvalidReference, s))
+				return p.wrap(v.Line, fmt.Errorf("%w %q: a name must be a tag, not a digest", manifests.ErrInvalidReference, s))
 			}
 		case "platforms":
 			platformsKey = k
@@ -537,11 +539,11 @@ func (p *imageListParser) combine(k, v *yaml.Node) (map[string]string, error) {
 	out := map[string]string{}
 	lines := map[string]int{}
 	err := p.eachKey(v, func(pk, pv *yaml.Node) error {
-		pl, err := ParsePlatform(strings.TrimSpace(pk.Value))
+		pl, err := manifests.ParsePlatform(strings.TrimSpace(pk.Value))
 		if err != nil {
 			return p.wrap(pk.Line, err)
 		}
-		plat := FormatPlatform(pl)
+		plat := manifests.FormatPlatform(pl)
 		if line, ok := lines[plat]; ok {
 			return p.errorf(pk.Line, "platform %q combined twice (also at line %d)", plat, line)
 		}
@@ -627,11 +629,11 @@ func (p *imageListParser) mindthegapImages(host string, k, v *yaml.Node) error {
 			if strings.Contains(tag, ":") {
 				sep = "@"
 			}
-			src, err := NormalizeReference(host + "/" + repo + sep + tag)
+			src, err := manifests.NormalizeReference(host + "/" + repo + sep + tag)
 			if err != nil {
 				return p.wrap(t.Line, err)
 			}
-			if err := p.add(ImageSpec{Source: src, Line: t.Line}); err != nil {
+			if err := p.add(Spec{Source: src, Line: t.Line}); err != nil {
 				return err
 			}
 		}

@@ -1,4 +1,4 @@
-package manifests
+package imagelist
 
 import (
 	"errors"
@@ -11,13 +11,15 @@ import (
 	"testing"
 
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/ferry-oci/ferry/manifests"
 )
 
 func plats(t testing.TB, ss ...string) []ocispec.Platform {
 	t.Helper()
 	out := []ocispec.Platform{}
 	for _, s := range ss {
-		p, err := ParsePlatform(s)
+		p, err := manifests.ParsePlatform(s)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -30,7 +32,7 @@ func TestParseImageList(t *testing.T) {
 	tests := []struct {
 		name string
 		in   string
-		want ImageList
+		want List
 	}{
 		{
 			name: "plain list",
@@ -45,7 +47,7 @@ oci:./vendor/app-layout:app:2.0
 oci-archive:./other-release.tar	# tab before comment
 docker-archive:./saved/bbox.tar:bbox:1.35
 `,
-			want: ImageList{Images: []ImageSpec{
+			want: List{Images: []Spec{
 				{Source: "docker.io/library/nginx:1.25", Line: 2},
 				{Source: "quay.io/coreos/etcd:v3.5.9", Line: 3},
 				{Source: "docker.io/library/redis:latest", Line: 5},
@@ -59,7 +61,7 @@ docker-archive:./saved/bbox.tar:bbox:1.35
 		{
 			name: "plain list, one line, CRLF and BOM",
 			in:   "\xef\xbb\xbfnginx:1.25\r\n\r\n# end\r\n",
-			want: ImageList{Images: []ImageSpec{{Source: "docker.io/library/nginx:1.25", Line: 1}}},
+			want: List{Images: []Spec{{Source: "docker.io/library/nginx:1.25", Line: 1}}},
 		},
 		{
 			name: "ferry form",
@@ -77,9 +79,9 @@ images:
     name: registry.example.com/library/bbox:1.35
   - ref: oci-archive:./other-release.tar       # another bundle or any OCI layout tarball: all its images
 `,
-			want: ImageList{
+			want: List{
 				Platforms: plats(t, "linux/amd64", "linux/arm64"),
-				Images: []ImageSpec{
+				Images: []Spec{
 					{Source: "docker.io/library/nginx:1.25", Line: 3},
 					{Source: "quay.io/coreos/etcd:v3.5.9", Platforms: plats(t, "linux/amd64"), Line: 4},
 					{Name: "registry.example.com/tkestack/tke-gateway:v1.9.0", Combine: map[string]string{
@@ -111,9 +113,9 @@ images:
   - ref: quay.io/coreos/etcd:v3.5.9
     name: etcd:v3.5.9
 `,
-			want: ImageList{
+			want: List{
 				Platforms: plats(t, "linux/amd64", "linux/arm64"),
-				Images: []ImageSpec{
+				Images: []Spec{
 					{Source: "docker.io/library/nginx:latest", Platforms: []ocispec.Platform{}, Line: 3},
 					{Source: "docker.io/library/redis:7", Platforms: plats(t, "linux/arm/v7", "linux/arm64"), Line: 5},
 					{Source: "docker.io/library/busybox:1.36", Platforms: plats(t, "linux/amd64", "linux/arm64", "linux/ppc64le"), Line: 7},
@@ -134,7 +136,7 @@ images:
     name: mirror.example.com/nginx:1.25
     platforms: *arm
 `,
-			want: ImageList{Images: []ImageSpec{
+			want: List{Images: []Spec{
 				{Source: "docker.io/library/nginx:1.25", Platforms: plats(t, "linux/arm64"), Line: 2},
 				{Source: "docker.io/library/nginx:1.25", Name: "mirror.example.com/nginx:1.25", Platforms: plats(t, "linux/arm64"), Line: 4},
 			}},
@@ -163,7 +165,7 @@ localhost:
   images:
     app: [latest]
 `,
-			want: ImageList{Images: []ImageSpec{
+			want: List{Images: []Spec{
 				{Source: "docker.io/library/nginx:1.25", Line: 3},
 				{Source: "docker.io/library/nginx:1.10", Line: 3},
 				{Source: "docker.io/library/nginx:1.26", Line: 3},
@@ -178,7 +180,7 @@ localhost:
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			got, err := ParseImageList(strings.NewReader(tc.in), "images.yaml")
+			got, err := Parse(strings.NewReader(tc.in), "images.yaml")
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -193,24 +195,24 @@ func TestParseImageListErrors(t *testing.T) {
 	tests := []struct {
 		name string
 		in   string
-		is   error  // besides ErrInvalidImageList
+		is   error  // besides manifests.ErrInvalidImageList
 		line int    // 0: no line, the message starts "images.yaml: "
 		says string // the message also contains this
 	}{
 		{name: "empty file", in: "", says: "no images"},
 		{name: "comments only", in: "# nothing\n\n   # here\n", says: "no images"},
-		{name: "plain: invalid reference", in: "nginx\n# c\nngin x:1.25\n", is: ErrInvalidReference, line: 3, says: `"ngin x:1.25"`},
-		{name: "plain: uppercase repository", in: "Nginx:1.25\n", is: ErrInvalidReference, line: 1},
-		{name: "plain: hash without space is not a comment", in: "nginx:1.25#x\n", is: ErrInvalidReference, line: 1},
+		{name: "plain: invalid reference", in: "nginx\n# c\nngin x:1.25\n", is: manifests.ErrInvalidReference, line: 3, says: `"ngin x:1.25"`},
+		{name: "plain: uppercase repository", in: "Nginx:1.25\n", is: manifests.ErrInvalidReference, line: 1},
+		{name: "plain: hash without space is not a comment", in: "nginx:1.25#x\n", is: manifests.ErrInvalidReference, line: 1},
 		{name: "plain: duplicate", in: "nginx:1.25\nredis\n\ndocker.io/library/nginx:1.25\n", line: 4, says: "line 1"},
-		{name: "plain: docker:// prefix", in: "docker://nginx:1.25\n", is: ErrInvalidReference, line: 1, says: "docker://"},
-		{name: "plain: unknown transport", in: "dir:/tmp/x\n", is: ErrInvalidReference, line: 1},
-		{name: "plain: oci-archive with a name", in: "oci-archive:./b.tar:app:1\n", is: ErrInvalidReference, line: 1, says: "oci-archive"},
-		{name: "plain: oci without path", in: "nginx\noci:\n", is: ErrInvalidReference, line: 2, says: "no path"},
-		{name: "plain: oci with empty name", in: "redis\noci:./layout:\n", is: ErrInvalidReference, line: 2, says: "empty image name"},
-		{name: "plain: docker-archive with a bad name", in: "docker-archive:./x.tar:Bad Name\n", is: ErrInvalidReference, line: 1},
-		{name: "plain: later lines that break YAML", in: "nginx:1.25\n[weird\nredis:7\n", is: ErrInvalidReference, line: 2, says: `"[weird"`},
-		{name: "plain: a later line that looks like YAML", in: "nginx:1.25\nfoo: bar\n", is: ErrInvalidReference, line: 2},
+		{name: "plain: docker:// prefix", in: "docker://nginx:1.25\n", is: manifests.ErrInvalidReference, line: 1, says: "docker://"},
+		{name: "plain: unknown transport", in: "dir:/tmp/x\n", is: manifests.ErrInvalidReference, line: 1},
+		{name: "plain: oci-archive with a name", in: "oci-archive:./b.tar:app:1\n", is: manifests.ErrInvalidReference, line: 1, says: "oci-archive"},
+		{name: "plain: oci without path", in: "nginx\noci:\n", is: manifests.ErrInvalidReference, line: 2, says: "no path"},
+		{name: "plain: oci with empty name", in: "redis\noci:./layout:\n", is: manifests.ErrInvalidReference, line: 2, says: "empty image name"},
+		{name: "plain: docker-archive with a bad name", in: "docker-archive:./x.tar:Bad Name\n", is: manifests.ErrInvalidReference, line: 1},
+		{name: "plain: later lines that break YAML", in: "nginx:1.25\n[weird\nredis:7\n", is: manifests.ErrInvalidReference, line: 2, says: `"[weird"`},
+		{name: "plain: a later line that looks like YAML", in: "nginx:1.25\nfoo: bar\n", is: manifests.ErrInvalidReference, line: 2},
 		{name: "plain: a top-level YAML list", in: "- nginx\n- redis\n", line: 1, says: `"images:"`},
 
 		{name: "yaml: syntax error", in: "images:\n  - nginx\n  - ref: a: b\n", line: 3, says: "invalid YAML"},
@@ -224,14 +226,14 @@ func TestParseImageListErrors(t *testing.T) {
 		{name: "images not a list", in: "images:\n  nginx: 1\n", line: 2, says: "must be a list"},
 		{name: "empty entry", in: "images:\n  - nginx\n  -\n", line: 3, says: "empty image entry"},
 		{name: "entry is a list", in: "images:\n  - [nginx, redis]\n", line: 2},
-		{name: "entry: invalid reference", in: "images:\n  - nginx\n  - ref: ngin x:1.25\n", is: ErrInvalidReference, line: 3, says: `"ngin x:1.25"`},
+		{name: "entry: invalid reference", in: "images:\n  - nginx\n  - ref: ngin x:1.25\n", is: manifests.ErrInvalidReference, line: 3, says: `"ngin x:1.25"`},
 		{name: "entry: unknown key", in: "images:\n  - ref: nginx\n    tag: 1.25\n", line: 3, says: `"tag"`},
 		{name: "entry: duplicate key", in: "images:\n  - ref: nginx\n    ref: redis\n", line: 3, says: "line 2"},
 		{name: "entry: ref empty", in: "images:\n  - ref:\n    name: x:1\n", line: 2, says: "ref is empty"},
 		{name: "entry: ref not a string", in: "images:\n  - ref: [a]\n", line: 2, says: "must be a string"},
 		{name: "entry: name only", in: "images:\n  - name: nginx:1.25\n", line: 2, says: "needs ref or combine"},
-		{name: "entry: invalid name", in: "images:\n  - ref: nginx\n    name: Bad/Name\n", is: ErrInvalidReference, line: 3},
-		{name: "entry: digest name", in: "images:\n  - ref: nginx\n    name: nginx@sha256:0123456789012345678901234567890123456789012345678901234567890123\n", is: ErrInvalidReference, line: 3, says: "digest"},
+		{name: "entry: invalid name", in: "images:\n  - ref: nginx\n    name: Bad/Name\n", is: manifests.ErrInvalidReference, line: 3},
+		{name: "entry: digest name", in: "images:\n  - ref: nginx\n    name: nginx@sha256:0123456789012345678901234567890123456789012345678901234567890123\n", is: manifests.ErrInvalidReference, line: 3, says: "digest"},
 		{name: "entry: duplicate name", in: "images:\n  - ref: a:1\n    name: app:1\n  - redis\n  - ref: b:1\n    name: docker.io/library/app:1\n", line: 5, says: "line 2"},
 		{name: "entry: name equals another's source", in: "images:\n  - nginx:1.25\n  - ref: mirror.example.com/nginx:1.25\n    name: nginx:1.25\n", line: 3, says: "line 2"},
 		{name: "combine with ref", in: "images:\n  - name: app:1\n    ref: app:0\n    combine:\n      linux/amd64: app-amd64:1\n", line: 3, says: "both ref and combine"},
@@ -240,18 +242,18 @@ func TestParseImageListErrors(t *testing.T) {
 		{name: "combine empty", in: "images:\n  - name: app:1\n    combine: {}\n", line: 3, says: "combine is empty"},
 		{name: "combine null", in: "images:\n  - name: app:1\n    combine:\n", line: 3, says: "combine is empty"},
 		{name: "combine not a mapping", in: "images:\n  - name: app:1\n    combine: [a, b]\n", line: 3},
-		{name: "combine invalid platform", in: "images:\n  - name: app:1\n    combine:\n      linux/amd64: a:1\n      linux: b:1\n", is: ErrInvalidPlatform, line: 5, says: `"linux"`},
+		{name: "combine invalid platform", in: "images:\n  - name: app:1\n    combine:\n      linux/amd64: a:1\n      linux: b:1\n", is: manifests.ErrInvalidPlatform, line: 5, says: `"linux"`},
 		{name: "combine same platform twice", in: "images:\n  - name: app:1\n    combine:\n      linux/amd64: a:1\n      linux/x86_64: b:1\n", line: 5, says: "line 4"},
-		{name: "combine invalid reference", in: "images:\n  - name: app:1\n    combine:\n      linux/amd64: a:1\n      linux/arm64: B:1\n", is: ErrInvalidReference, line: 5},
+		{name: "combine invalid reference", in: "images:\n  - name: app:1\n    combine:\n      linux/amd64: a:1\n      linux/arm64: B:1\n", is: manifests.ErrInvalidReference, line: 5},
 		{name: "combine empty reference", in: "images:\n  - name: app:1\n    combine:\n      linux/amd64:\n", line: 4, says: "empty"},
-		{name: "invalid default platform", in: "platforms: [linux/amd64, amd64]\nimages: [nginx]\n", is: ErrInvalidPlatform, line: 1, says: `"amd64"`},
-		{name: "invalid platform in list", in: "images:\n  - ref: nginx\n    platforms:\n      - linux/amd64\n      - linux//\n", is: ErrInvalidPlatform, line: 5},
-		{name: "invalid platform in string", in: "images:\n  - ref: nginx\n    platforms: linux/amd64,windows\n", is: ErrInvalidPlatform, line: 3},
+		{name: "invalid default platform", in: "platforms: [linux/amd64, amd64]\nimages: [nginx]\n", is: manifests.ErrInvalidPlatform, line: 1, says: `"amd64"`},
+		{name: "invalid platform in list", in: "images:\n  - ref: nginx\n    platforms:\n      - linux/amd64\n      - linux//\n", is: manifests.ErrInvalidPlatform, line: 5},
+		{name: "invalid platform in string", in: "images:\n  - ref: nginx\n    platforms: linux/amd64,windows\n", is: manifests.ErrInvalidPlatform, line: 3},
 		{name: "platform listed twice", in: "platforms: [linux/arm64, linux/aarch64]\nimages: [nginx]\n", line: 1, says: "twice"},
 		{name: "platforms a mapping", in: "platforms: {linux: amd64}\nimages: [nginx]\n", line: 1, says: "platforms must be"},
 
 		{name: "mindthegap: unknown registry key", in: "docker.io:\n  images:\n    nginx: [1.25]\n  insecure: true\n", line: 4, says: `"insecure"`},
-		{name: "mindthegap: invalid tag", in: "docker.io:\n  images:\n    nginx:\n      - 1.25\n      - bad tag\n", is: ErrInvalidReference, line: 5},
+		{name: "mindthegap: invalid tag", in: "docker.io:\n  images:\n    nginx:\n      - 1.25\n      - bad tag\n", is: manifests.ErrInvalidReference, line: 5},
 		{name: "mindthegap: duplicate", in: "docker.io:\n  images:\n    nginx: [1.25]\n    library/nginx: [1.26, 1.25]\n", line: 4, says: "line 3"},
 		{name: "mindthegap: no tags", in: "docker.io:\n  images:\n    nginx: []\n", line: 3, says: "no tags"},
 		{name: "mindthegap: tags a mapping", in: "docker.io:\n  images:\n    nginx: {a: b}\n", line: 3},
@@ -261,12 +263,12 @@ func TestParseImageListErrors(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			l, err := ParseImageList(strings.NewReader(tc.in), "images.yaml")
+			l, err := Parse(strings.NewReader(tc.in), "images.yaml")
 			if err == nil {
 				t.Fatalf("no error; got %+v", l)
 			}
-			if !errors.Is(err, ErrInvalidImageList) {
-				t.Errorf("err %v: not ErrInvalidImageList", err)
+			if !errors.Is(err, manifests.ErrInvalidImageList) {
+				t.Errorf("err %v: not manifests.ErrInvalidImageList", err)
 			}
 			if tc.is != nil && !errors.Is(err, tc.is) {
 				t.Errorf("err %v: not %v", err, tc.is)
@@ -283,7 +285,7 @@ func TestParseImageListErrors(t *testing.T) {
 }
 
 func TestParseImageListMessage(t *testing.T) {
-	_, err := ParseImageList(strings.NewReader("images:\n  - ngin x:1.25\n"), "images.yaml")
+	_, err := Parse(strings.NewReader("images:\n  - ngin x:1.25\n"), "images.yaml")
 	const want = `images.yaml:2: invalid image reference "ngin x:1.25": invalid reference format`
 	if err == nil || err.Error() != want {
 		t.Errorf("err = %v, want %s", err, want)
@@ -315,11 +317,11 @@ func TestLoadImageList(t *testing.T) {
       linux/arm64: docker-archive:./arm64.tar:app-arm64:1
   - nginx:1.25
 `)
-		got, err := LoadImageList(p)
+		got, err := Load(p)
 		if err != nil {
 			t.Fatal(err)
 		}
-		want := ImageList{Images: []ImageSpec{
+		want := List{Images: []Spec{
 			{Source: "oci:" + filepath.Join(dir, "vendor/app-layout") + ":app:2.0", Line: 2},
 			{Source: "docker-archive:" + filepath.Join(dir, "saved/bbox.tar"), Name: "registry.example.com/library/bbox:1.35", Line: 3},
 			{Source: "oci-archive:" + filepath.Join(filepath.Dir(dir), "other-release.tar"), Line: 5},
@@ -337,7 +339,7 @@ func TestLoadImageList(t *testing.T) {
 
 	t.Run("plain list paths resolve too", func(t *testing.T) {
 		p := write("images.txt", "oci:layout\nredis:7\n")
-		got, err := LoadImageList(p)
+		got, err := Load(p)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -346,8 +348,8 @@ func TestLoadImageList(t *testing.T) {
 		}
 	})
 
-	t.Run("ParseImageList keeps paths as written", func(t *testing.T) {
-		got, err := ParseImageList(strings.NewReader("oci:layout\n"), filepath.Join(dir, "images.txt"))
+	t.Run("Parse keeps paths as written", func(t *testing.T) {
+		got, err := Parse(strings.NewReader("oci:layout\n"), filepath.Join(dir, "images.txt"))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -358,14 +360,14 @@ func TestLoadImageList(t *testing.T) {
 
 	t.Run("errors name the path", func(t *testing.T) {
 		p := write("bad.yaml", "images:\n  - nginx\n  - ref: nginx\n")
-		_, err := LoadImageList(p)
-		if !errors.Is(err, ErrInvalidImageList) || !strings.HasPrefix(err.Error(), p+":3: ") {
+		_, err := Load(p)
+		if !errors.Is(err, manifests.ErrInvalidImageList) || !strings.HasPrefix(err.Error(), p+":3: ") {
 			t.Errorf("err = %v", err)
 		}
 	})
 
 	t.Run("missing file", func(t *testing.T) {
-		_, err := LoadImageList(filepath.Join(dir, "nope.yaml"))
+		_, err := Load(filepath.Join(dir, "nope.yaml"))
 		if !errors.Is(err, fs.ErrNotExist) {
 			t.Errorf("err = %v, want fs.ErrNotExist", err)
 		}
@@ -373,8 +375,8 @@ func TestLoadImageList(t *testing.T) {
 }
 
 func TestAddRefs(t *testing.T) {
-	base := func() *ImageList {
-		return &ImageList{Images: []ImageSpec{
+	base := func() *List {
+		return &List{Images: []Spec{
 			{Source: "docker.io/library/nginx:1.25", Line: 3},
 			{Source: "quay.io/a/b:1", Name: "docker.io/library/app:1", Line: 5},
 		}}
@@ -382,33 +384,33 @@ func TestAddRefs(t *testing.T) {
 	tests := []struct {
 		name string
 		refs []string
-		want []ImageSpec // appended to base; nil when an error is expected
+		want []Spec // appended to base; nil when an error is expected
 		is   error
 		says string
 	}{
 		{
 			name: "refs and transports",
 			refs: []string{"redis:7", " quay.io/coreos/etcd:v3.5.9 ", "oci:./layout:app:1", "docker-archive:x.tar"},
-			want: []ImageSpec{
+			want: []Spec{
 				{Source: "docker.io/library/redis:7"},
 				{Source: "quay.io/coreos/etcd:v3.5.9"},
 				{Source: "oci:./layout:app:1"},
 				{Source: "docker-archive:x.tar"},
 			},
 		},
-		{name: "none", refs: nil, want: []ImageSpec{}},
-		{name: "invalid reference", refs: []string{"redis:7", "ngin x"}, is: ErrInvalidReference, says: "command line: "},
-		{name: "empty reference", refs: []string{""}, is: ErrInvalidReference},
-		{name: "already in the file", refs: []string{"nginx:1.25"}, is: ErrInvalidImageList, says: "line 3"},
-		{name: "already a name in the file", refs: []string{"app:1"}, is: ErrInvalidImageList, says: "line 5"},
-		{name: "given twice", refs: []string{"redis", "docker.io/library/redis:latest"}, is: ErrInvalidImageList, says: "twice"},
+		{name: "none", refs: nil, want: []Spec{}},
+		{name: "invalid reference", refs: []string{"redis:7", "ngin x"}, is: manifests.ErrInvalidReference, says: "command line: "},
+		{name: "empty reference", refs: []string{""}, is: manifests.ErrInvalidReference},
+		{name: "already in the file", refs: []string{"nginx:1.25"}, is: manifests.ErrInvalidImageList, says: "line 3"},
+		{name: "already a name in the file", refs: []string{"app:1"}, is: manifests.ErrInvalidImageList, says: "line 5"},
+		{name: "given twice", refs: []string{"redis", "docker.io/library/redis:latest"}, is: manifests.ErrInvalidImageList, says: "twice"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			l := base()
 			err := l.AddRefs(tc.refs)
 			if tc.want == nil {
-				if err == nil || !errors.Is(err, tc.is) || !errors.Is(err, ErrInvalidImageList) || !strings.Contains(err.Error(), tc.says) {
+				if err == nil || !errors.Is(err, tc.is) || !errors.Is(err, manifests.ErrInvalidImageList) || !strings.Contains(err.Error(), tc.says) {
 					t.Errorf("err = %v, want %v with %q", err, tc.is, tc.says)
 				}
 				if !reflect.DeepEqual(l, base()) {
@@ -427,7 +429,7 @@ func TestAddRefs(t *testing.T) {
 	}
 
 	t.Run("empty list", func(t *testing.T) {
-		var l ImageList
+		var l List
 		if err := l.AddRefs([]string{"nginx"}); err != nil {
 			t.Fatal(err)
 		}
@@ -449,9 +451,9 @@ func FuzzParseImageList(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, in string) {
-		l, err := ParseImageList(strings.NewReader(in), "f.yaml")
+		l, err := Parse(strings.NewReader(in), "f.yaml")
 		if err != nil {
-			if !errors.Is(err, ErrInvalidImageList) || !strings.HasPrefix(err.Error(), "f.yaml") {
+			if !errors.Is(err, manifests.ErrInvalidImageList) || !strings.HasPrefix(err.Error(), "f.yaml") {
 				t.Fatalf("error %v: not an image list error", err)
 			}
 			return

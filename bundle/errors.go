@@ -26,9 +26,6 @@ var (
 	ErrIncomplete = errors.New("bundle incomplete")
 	// ErrImageNotFound means no image of that name is in the bundle.
 	ErrImageNotFound = errors.New("image not in bundle")
-	// ErrNoName means an image source gives no usable reference to name
-	// the image by; the image list entry needs a name.
-	ErrNoName = errors.New("the source names no image reference: give the entry a name")
 	// ErrVerifyFailed means Verify found bad or missing blobs.
 	ErrVerifyFailed = errors.New("bundle verification failed")
 )

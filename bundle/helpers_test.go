@@ -1,10 +1,7 @@
 package bundle_test
 
 import (
-	"archive/tar"
 	"bytes"
-	"errors"
-	"io"
 	"os"
 	"path/filepath"
 	"testing"
@@ -102,50 +99,6 @@ func check(t testing.TB, err error) {
 	if err != nil {
 		t.Fatal(err)
 	}
-}
-
-// tarEntry is one entry of a tar: its header and body.
-type tarEntry struct {
-	hdr  *tar.Header
-	body []byte
-}
-
-// readTar reads every entry of the tar at path.
-func readTar(t testing.TB, path string) []tarEntry {
-	t.Helper()
-	b, err := os.ReadFile(path)
-	check(t, err)
-	var out []tarEntry
-	tr := tar.NewReader(bytes.NewReader(b))
-	for {
-		hdr, err := tr.Next()
-		if errors.Is(err, io.EOF) {
-			return out
-		}
-		check(t, err)
-		body, err := io.ReadAll(tr)
-		check(t, err)
-		out = append(out, tarEntry{hdr: hdr, body: body})
-	}
-}
-
-// writeTar writes entries as a tar at path and returns path.
-func writeTar(t testing.TB, path string, entries []tarEntry) string {
-	t.Helper()
-	var buf bytes.Buffer
-	tw := tar.NewWriter(&buf)
-	for _, e := range entries {
-		hdr := *e.hdr
-		if hdr.Typeflag == tar.TypeReg {
-			hdr.Size = int64(len(e.body))
-		}
-		check(t, tw.WriteHeader(&hdr))
-		_, err := tw.Write(e.body)
-		check(t, err)
-	}
-	check(t, tw.Close())
-	check(t, os.WriteFile(path, buf.Bytes(), 0o644))
-	return path
 }
 
 // open opens the bundle at path, failing the test on error; it is closed

@@ -29,29 +29,29 @@ import (
 // fails with the right sentinel.
 func TestOpenBadInput(t *testing.T) {
 	good, _ := writeFixture(t)
-	entries := readTar(t, good)
+	entries := testbundle.ReadTar(t, good)
 	raw, err := os.ReadFile(good)
 	check(t, err)
 	blob := entries[2] // the first blob
-	reg := func(name string, body []byte) tarEntry {
-		return tarEntry{hdr: &tar.Header{Typeflag: tar.TypeReg, Name: name, Mode: 0o644}, body: body}
+	reg := func(name string, body []byte) testbundle.TarEntry {
+		return testbundle.TarEntry{Hdr: &tar.Header{Typeflag: tar.TypeReg, Name: name, Mode: 0o644}, Body: body}
 	}
-	with := func(extra ...tarEntry) []tarEntry {
-		return append(append([]tarEntry{}, entries...), extra...)
+	with := func(extra ...testbundle.TarEntry) []testbundle.TarEntry {
+		return append(append([]testbundle.TarEntry{}, entries...), extra...)
 	}
-	without := func(name string) []tarEntry {
-		var out []tarEntry
+	without := func(name string) []testbundle.TarEntry {
+		var out []testbundle.TarEntry
 		for _, e := range entries {
-			if e.hdr.Name != name {
+			if e.Hdr.Name != name {
 				out = append(out, e)
 			}
 		}
 		return out
 	}
-	replaced := func(name string, body []byte) []tarEntry {
-		out := append([]tarEntry{}, entries...)
+	replaced := func(name string, body []byte) []testbundle.TarEntry {
+		out := append([]testbundle.TarEntry{}, entries...)
 		for i, e := range out {
-			if e.hdr.Name == name {
+			if e.Hdr.Name == name {
 				out[i] = reg(name, body)
 			}
 		}
@@ -77,8 +77,8 @@ func TestOpenBadInput(t *testing.T) {
 		{"parent path", tarFile(with(reg("../x", []byte("x")))), bundle.ErrInvalidBundle},
 		{"parent path inside", tarFile(with(reg("blobs/../../x", []byte("x")))), bundle.ErrInvalidBundle},
 		{"absolute path", tarFile(with(reg("/etc/passwd", []byte("x")))), bundle.ErrInvalidBundle},
-		{"symlink", tarFile(with(tarEntry{hdr: &tar.Header{Typeflag: tar.TypeSymlink, Name: "blobs/sha256/" + strings.Repeat("0", 64), Linkname: "/etc/passwd"}})), bundle.ErrInvalidBundle},
-		{"hardlink", tarFile(with(tarEntry{hdr: &tar.Header{Typeflag: tar.TypeLink, Name: "blobs/sha256/" + strings.Repeat("1", 64), Linkname: blob.hdr.Name}})), bundle.ErrInvalidBundle},
+		{"symlink", tarFile(with(testbundle.TarEntry{Hdr: &tar.Header{Typeflag: tar.TypeSymlink, Name: "blobs/sha256/" + strings.Repeat("0", 64), Linkname: "/etc/passwd"}})), bundle.ErrInvalidBundle},
+		{"hardlink", tarFile(with(testbundle.TarEntry{Hdr: &tar.Header{Typeflag: tar.TypeLink, Name: "blobs/sha256/" + strings.Repeat("1", 64), Linkname: blob.Hdr.Name}})), bundle.ErrInvalidBundle},
 		{"blob path not a digest", tarFile(with(reg("blobs/sha256/xyz", []byte("x")))), bundle.ErrInvalidBundle},
 		{"blob path too deep", tarFile(with(reg("blobs/sha256/a/b", []byte("x")))), bundle.ErrInvalidBundle},
 	} {
@@ -107,8 +107,8 @@ func bytesFile(b []byte) func(testing.TB, string) string {
 }
 
 // tarFile writes entries as a tar at the path it is given.
-func tarFile(entries []tarEntry) func(testing.TB, string) string {
-	return func(t testing.TB, path string) string { return writeTar(t, path, entries) }
+func tarFile(entries []testbundle.TarEntry) func(testing.TB, string) string {
+	return func(t testing.TB, path string) string { return testbundle.WriteTar(t, path, entries) }
 }
 
 // countingReaderAt counts the bytes read through it.
@@ -132,7 +132,7 @@ func TestNewReaderReadsHeadersOnly(t *testing.T) {
 		"ferry.test/small:1": testimages.Image(t, "linux/amd64", testimages.WithRandomLayers(2, 1024)),
 	}
 	path := testbundle.Write(t, filepath.Join(t.TempDir(), "b.tar"), images)
-	entries := readTar(t, path)
+	entries := testbundle.ReadTar(t, path)
 	f, err := os.Open(path)
 	check(t, err)
 	defer f.Close()
@@ -144,7 +144,7 @@ func TestNewReaderReadsHeadersOnly(t *testing.T) {
 	c := &countingReaderAt{ra: f}
 	r, err := bundle.NewReader(c, fi.Size())
 	check(t, err)
-	limit := int64(len(entries))*3*512 + int64(len(entries[0].body)+len(entries[1].body))
+	limit := int64(len(entries))*3*512 + int64(len(entries[0].Body)+len(entries[1].Body))
 	t.Logf("open read %d bytes of %d (%d entries, limit %d)", c.n.Load(), fi.Size(), len(entries), limit)
 	if c.n.Load() > limit {
 		t.Fatalf("open read %d bytes, more than %d for %d entries", c.n.Load(), limit, len(entries))
@@ -270,12 +270,12 @@ func FuzzNewReader(f *testing.F) {
 	f.Add(b[:len(b)/2])
 	f.Add(b[:512+100])
 	f.Add([]byte{})
-	entries := readTar(f, path)
-	f.Add(readBack(f, append(entries[:2:2], entries[3:]...)))                // a blob missing
-	f.Add(readBack(f, append(append([]tarEntry{}, entries...), entries[2]))) // a blob twice
+	entries := testbundle.ReadTar(f, path)
+	f.Add(readBack(f, append(entries[:2:2], entries[3:]...)))                           // a blob missing
+	f.Add(readBack(f, append(append([]testbundle.TarEntry{}, entries...), entries[2]))) // a blob twice
 	index := entries[1]
-	index.body = bytes.Replace(index.body, []byte(`"size":`), []byte(`"size":1`), 1)
-	f.Add(readBack(f, append([]tarEntry{entries[0], index}, entries[2:]...))) // a wrong size
+	index.Body = bytes.Replace(index.Body, []byte(`"size":`), []byte(`"size":1`), 1)
+	f.Add(readBack(f, append([]testbundle.TarEntry{entries[0], index}, entries[2:]...))) // a wrong size
 
 	f.Fuzz(func(t *testing.T, data []byte) {
 		ctx := context.Background()
@@ -308,9 +308,9 @@ func FuzzNewReader(f *testing.F) {
 }
 
 // readBack returns entries as tar bytes.
-func readBack(t testing.TB, entries []tarEntry) []byte {
+func readBack(t testing.TB, entries []testbundle.TarEntry) []byte {
 	t.Helper()
-	path := writeTar(t, filepath.Join(t.TempDir(), "seed.tar"), entries)
+	path := testbundle.WriteTar(t, filepath.Join(t.TempDir(), "seed.tar"), entries)
 	b, err := os.ReadFile(path)
 	check(t, err)
 	return b

@@ -17,6 +17,7 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/ferry-oci/ferry/bundle"
+	"github.com/ferry-oci/ferry/internal/testbundle"
 	"github.com/ferry-oci/ferry/internal/transfer"
 	"github.com/ferry-oci/ferry/manifests"
 )
@@ -86,7 +87,7 @@ func keys(m map[string]any) string {
 // the images that use it.
 func TestVerify(t *testing.T) {
 	good, images := writeFixture(t)
-	entries := readTar(t, good)
+	entries := testbundle.ReadTar(t, good)
 	ctx := context.Background()
 
 	reached := map[digest.Digest][]string{}
@@ -113,26 +114,26 @@ func TestVerify(t *testing.T) {
 	singleLayer := find(false, ociSingle)
 
 	entryOf := func(d digest.Digest) string { return "blobs/sha256/" + d.Encoded() }
-	edit := func(edit func([]tarEntry) []tarEntry) func(t *testing.T, path string) {
+	edit := func(edit func([]testbundle.TarEntry) []testbundle.TarEntry) func(t *testing.T, path string) {
 		return func(t *testing.T, path string) {
-			writeTar(t, path, edit(slices.Clone(entries)))
+			testbundle.WriteTar(t, path, edit(slices.Clone(entries)))
 		}
 	}
 	flip := func(d digest.Digest) func(t *testing.T, path string) {
 		return func(t *testing.T, path string) { overwriteBlob(t, path, d) }
 	}
-	withBlob := func(name string, body []byte, index func(*ocispec.Index)) func([]tarEntry) []tarEntry {
-		return func(es []tarEntry) []tarEntry {
+	withBlob := func(name string, body []byte, index func(*ocispec.Index)) func([]testbundle.TarEntry) []testbundle.TarEntry {
+		return func(es []testbundle.TarEntry) []testbundle.TarEntry {
 			var idx ocispec.Index
-			check(t, json.Unmarshal(es[1].body, &idx))
+			check(t, json.Unmarshal(es[1].Body, &idx))
 			index(&idx)
 			b, err := json.Marshal(idx)
 			check(t, err)
-			es[1] = tarEntry{hdr: es[1].hdr, body: b}
+			es[1] = testbundle.TarEntry{Hdr: es[1].Hdr, Body: b}
 			if name == "" {
 				return es
 			}
-			return append(es, tarEntry{hdr: &tar.Header{Typeflag: tar.TypeReg, Name: name, Mode: 0o644}, body: body})
+			return append(es, testbundle.TarEntry{Hdr: &tar.Header{Typeflag: tar.TypeReg, Name: name, Mode: 0o644}, Body: body})
 		}
 	}
 	junk := []byte(`{"schemaVersion":2,"config":"not a descriptor"}`)
@@ -165,8 +166,8 @@ func TestVerify(t *testing.T) {
 		},
 		{
 			name: "missing layer",
-			breakIt: edit(func(es []tarEntry) []tarEntry {
-				return slices.DeleteFunc(es, func(e tarEntry) bool { return e.hdr.Name == entryOf(singleLayer) })
+			breakIt: edit(func(es []testbundle.TarEntry) []testbundle.TarEntry {
+				return slices.DeleteFunc(es, func(e testbundle.TarEntry) bool { return e.Hdr.Name == entryOf(singleLayer) })
 			}),
 			full:          want{bundle.ErrBlobNotFound, singleLayer, []string{ociSingle}},
 			fast:          want{bundle.ErrBlobNotFound, singleLayer, []string{ociSingle}},
@@ -174,10 +175,10 @@ func TestVerify(t *testing.T) {
 		},
 		{
 			name: "layer longer than its descriptor",
-			breakIt: edit(func(es []tarEntry) []tarEntry {
+			breakIt: edit(func(es []testbundle.TarEntry) []testbundle.TarEntry {
 				for i, e := range es {
-					if e.hdr.Name == entryOf(sharedLayer) {
-						es[i].body = append(slices.Clone(e.body), 0)
+					if e.Hdr.Name == entryOf(sharedLayer) {
+						es[i].Body = append(slices.Clone(e.Body), 0)
 					}
 				}
 				return es

@@ -38,17 +38,17 @@ func TestWriteRoundTrip(t *testing.T) {
 			}
 		}
 	}
-	entries := readTar(t, path)
-	if len(entries) < 2 || entries[0].hdr.Name != "oci-layout" || entries[1].hdr.Name != "index.json" {
+	entries := testbundle.ReadTar(t, path)
+	if len(entries) < 2 || entries[0].Hdr.Name != "oci-layout" || entries[1].Hdr.Name != "index.json" {
 		t.Fatalf("first entries are not oci-layout, index.json: %v", names(entries))
 	}
-	if got := string(entries[0].body); got != `{"imageLayoutVersion":"1.0.0"}` {
+	if got := string(entries[0].Body); got != `{"imageLayoutVersion":"1.0.0"}` {
 		t.Errorf("oci-layout = %s", got)
 	}
 	seen := map[digest.Digest]bool{}
 	lastRank := 0
 	for _, e := range entries {
-		h := e.hdr
+		h := e.Hdr
 		if h.Typeflag != tar.TypeReg || h.Mode != 0o644 || h.Uid != 0 || h.Gid != 0 || h.Uname != "" || h.Gname != "" || !h.ModTime.Equal(time.Unix(0, 0)) {
 			t.Errorf("%s: header %c mode %o uid %d gid %d uname %q gname %q mtime %v: want a plain 0644 root file at the epoch",
 				h.Name, h.Typeflag, h.Mode, h.Uid, h.Gid, h.Uname, h.Gname, h.ModTime)
@@ -61,7 +61,7 @@ func TestWriteRoundTrip(t *testing.T) {
 			t.Errorf("%s appears twice", d)
 		}
 		seen[d] = true
-		if got := digest.FromBytes(e.body); got != d {
+		if got := digest.FromBytes(e.Body); got != d {
 			t.Errorf("%s holds bytes of %s", h.Name, got)
 		}
 		mt, ok := want[d]
@@ -79,7 +79,7 @@ func TestWriteRoundTrip(t *testing.T) {
 	}
 
 	var idx ocispec.Index
-	check(t, json.Unmarshal(entries[1].body, &idx))
+	check(t, json.Unmarshal(entries[1].Body, &idx))
 	if len(idx.Manifests) != len(images) {
 		t.Fatalf("index.json has %d entries, want %d", len(idx.Manifests), len(images))
 	}
@@ -115,10 +115,10 @@ func TestWriteRoundTrip(t *testing.T) {
 	}
 }
 
-func names(entries []tarEntry) []string {
+func names(entries []testbundle.TarEntry) []string {
 	var out []string
 	for _, e := range entries {
-		out = append(out, e.hdr.Name)
+		out = append(out, e.Hdr.Name)
 	}
 	return out
 }
@@ -242,9 +242,9 @@ func TestCreateModTime(t *testing.T) {
 				check(t, w.Push(context.Background(), d, bytes.NewReader(content[d.Digest])))
 			}
 			check(t, w.Commit())
-			for _, e := range readTar(t, path) {
-				if !e.hdr.ModTime.Equal(tc.want) {
-					t.Errorf("%s: mtime %v, want %v", e.hdr.Name, e.hdr.ModTime, tc.want)
+			for _, e := range testbundle.ReadTar(t, path) {
+				if !e.Hdr.ModTime.Equal(tc.want) {
+					t.Errorf("%s: mtime %v, want %v", e.Hdr.Name, e.Hdr.ModTime, tc.want)
 				}
 			}
 		})

@@ -6,11 +6,11 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/ferry-oci/ferry/bundle/build"
 	"github.com/ferry-oci/ferry/manifests/imagelist"
 
 	"github.com/spf13/cobra"
 
-	"github.com/ferry-oci/ferry/bundle"
 	"github.com/ferry-oci/ferry/internal/transfer"
 	"github.com/ferry-oci/ferry/manifests"
 )
@@ -45,7 +45,7 @@ SOURCE_DATE_EPOCH sets the entries' time (default 0), so builds reproduce.`,
 			}
 			prog := newProgress(g, cmd.ErrOrStderr(), "building")
 			opts.Observer = prog
-			res, err := bundle.Build(cmd.Context(), opts)
+			res, err := build.Build(cmd.Context(), opts)
 			prog.Wait()
 			if err != nil {
 				return err
@@ -66,28 +66,28 @@ SOURCE_DATE_EPOCH sets the entries' time (default 0), so builds reproduce.`,
 	return cmd
 }
 
-func (f *buildFlags) options() (bundle.BuildOptions, error) {
+func (f *buildFlags) options() (build.Options, error) {
 	if f.output == "" {
-		return bundle.BuildOptions{}, usageError{fmt.Errorf("-o/--output BUNDLE.tar is required")}
+		return build.Options{}, usageError{fmt.Errorf("-o/--output BUNDLE.tar is required")}
 	}
 	list := &imagelist.List{}
 	if f.file != "" {
 		var err error
 		if list, err = imagelist.Load(f.file); err != nil {
-			return bundle.BuildOptions{}, err
+			return build.Options{}, err
 		}
 	}
 	if err := list.AddRefs(f.images); err != nil {
-		return bundle.BuildOptions{}, usageError{err}
+		return build.Options{}, usageError{err}
 	}
 	if len(list.Images) == 0 {
-		return bundle.BuildOptions{}, usageError{fmt.Errorf("no images: give -f FILE or --image REF")}
+		return build.Options{}, usageError{fmt.Errorf("no images: give -f FILE or --image REF")}
 	}
 	platforms, err := manifests.ParsePlatforms(f.platforms)
 	if err != nil {
-		return bundle.BuildOptions{}, usageError{err}
+		return build.Options{}, usageError{err}
 	}
-	opts := bundle.BuildOptions{
+	opts := build.Options{
 		List:                  list,
 		Output:                f.output,
 		Platforms:             platforms,

@@ -16,7 +16,7 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/ferry-oci/ferry/bundle"
-	"github.com/ferry-oci/ferry/source"
+	"github.com/ferry-oci/ferry/bundle/build"
 )
 
 // Image is what Write accepts for each name: a v1.Image or v1.ImageIndex.
@@ -45,7 +45,7 @@ func Write(t testing.TB, path string, images map[string]Image) string {
 		}
 		sources = append(sources, bundle.Source{Name: name, Root: desc})
 	}
-	src, err := source.OpenLayoutDir(dir)
+	src, err := build.OpenLayoutDir(dir)
 	if err != nil {
 		t.Fatal(err)
 	}

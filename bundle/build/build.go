@@ -1,4 +1,4 @@
-package bundle
+package build
 
 import (
 	"context"
@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/ferry-oci/ferry/bundle"
 	"github.com/ferry-oci/ferry/manifests/imagelist"
 
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
@@ -14,12 +15,11 @@ import (
 
 	"github.com/ferry-oci/ferry/internal/transfer"
 	"github.com/ferry-oci/ferry/manifests"
-	"github.com/ferry-oci/ferry/source"
 )
 
-// BuildOptions say what to build. The zero value of every field but List
+// Options say what to build. The zero value of every field but List
 // and Output works.
-type BuildOptions struct {
+type Options struct {
 	// List is the parsed image list.
 	List *imagelist.List
 	// Output is the bundle's path; a .zst suffix compresses it.
@@ -30,7 +30,7 @@ type BuildOptions struct {
 	// platforms (it must have at least one).
 	AllowMissingPlatforms bool
 	// Registry says how to reach source registries.
-	Registry source.RegistryOptions
+	Registry RegistryOptions
 	// Jobs bounds the blobs in flight; 0 means transfer.DefaultJobs.
 	Jobs int
 	// ModTime is every tar entry's time (SOURCE_DATE_EPOCH); zero means the epoch.
@@ -39,11 +39,11 @@ type BuildOptions struct {
 	Observer transfer.Observer
 }
 
-// BuildResult says what Build wrote.
-type BuildResult struct {
-	WriteResult
+// Result says what Build wrote.
+type Result struct {
+	bundle.WriteResult
 	// Images lists the names and digests written, sorted by name.
-	Names    []Image
+	Names    []bundle.Image
 	Duration time.Duration
 }
 
@@ -52,12 +52,12 @@ type BuildResult struct {
 // platforms, and writes one bundle at opts.Output. Upstream indexes and
 // manifests keep their bytes and digests unless filtering removed a
 // platform, a combine made a new index, or a docker archive was converted.
-func Build(ctx context.Context, opts BuildOptions) (*BuildResult, error) {
+func Build(ctx context.Context, opts Options) (*Result, error) {
 	start := time.Now()
 	if opts.List == nil || len(opts.List.Images) == 0 {
 		return nil, fmt.Errorf("build: %w: no images", manifests.ErrInvalidImageList)
 	}
-	reg, err := source.NewRegistries(opts.Registry)
+	reg, err := NewRegistries(opts.Registry)
 	if err != nil {
 		return nil, err
 	}
@@ -67,28 +67,28 @@ func Build(ctx context.Context, opts BuildOptions) (*BuildResult, error) {
 	if err != nil {
 		return nil, err
 	}
-	written, err := Write(ctx, opts.Output, sources, WriteOptions{Jobs: opts.Jobs, ModTime: opts.ModTime, Observer: opts.Observer})
+	written, err := bundle.Write(ctx, opts.Output, sources, bundle.WriteOptions{Jobs: opts.Jobs, ModTime: opts.ModTime, Observer: opts.Observer})
 	if err != nil {
 		return nil, err
 	}
-	result := &BuildResult{WriteResult: *written, Duration: time.Since(start)}
+	result := &Result{WriteResult: *written, Duration: time.Since(start)}
 	for _, s := range sources {
-		result.Names = append(result.Names, Image{Name: s.Name, Descriptor: s.Root})
+		result.Names = append(result.Names, bundle.Image{Name: s.Name, Descriptor: s.Root})
 	}
 	return result, nil
 }
 
 // resolver turns image list entries into bundle sources.
 type resolver struct {
-	opts       BuildOptions
-	registries *source.Registries
+	opts       Options
+	registries *Registries
 
 	mu      sync.Mutex
 	closers []io.Closer
 }
 
-func (r *resolver) resolveAll(ctx context.Context) ([]Source, error) {
-	results := make([][]Source, len(r.opts.List.Images))
+func (r *resolver) resolveAll(ctx context.Context) ([]bundle.Source, error) {
+	results := make([][]bundle.Source, len(r.opts.List.Images))
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(max(r.opts.Jobs, transfer.DefaultJobs))
 	for i, spec := range r.opts.List.Images {
@@ -104,7 +104,7 @@ func (r *resolver) resolveAll(ctx context.Context) ([]Source, error) {
 	if err := g.Wait(); err != nil {
 		return nil, err
 	}
-	var all []Source
+	var all []bundle.Source
 	for _, srcs := range results {
 		all = append(all, srcs...)
 	}
@@ -150,7 +150,7 @@ func (r *resolver) close() {
 // filterPlatforms applies a platform filter to an image: an index keeps
 // only the wanted entries (rewritten only if something goes), a single
 // manifest must be of a wanted platform.
-func (r *resolver) filterPlatforms(ctx context.Context, src Source, want []ocispec.Platform) (Source, error) {
+func (r *resolver) filterPlatforms(ctx context.Context, src bundle.Source, want []ocispec.Platform) (bundle.Source, error) {
 	if len(want) == 0 {
 		return src, nil
 	}

@@ -1,4 +1,4 @@
-package bundle
+package build
 
 import (
 	"context"
@@ -7,6 +7,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/ferry-oci/ferry/bundle"
 	"github.com/ferry-oci/ferry/manifests/imagelist"
 
 	"github.com/opencontainers/go-digest"
@@ -14,7 +15,6 @@ import (
 
 	"github.com/ferry-oci/ferry/internal/transfer"
 	"github.com/ferry-oci/ferry/manifests"
-	"github.com/ferry-oci/ferry/source"
 )
 
 // The transports of image list sources; anything else is a registry reference.
@@ -25,15 +25,15 @@ const (
 )
 
 // resolve turns one image list entry into the sources it names.
-func (r *resolver) resolve(ctx context.Context, spec imagelist.Spec) ([]Source, error) {
-	var srcs []Source
+func (r *resolver) resolve(ctx context.Context, spec imagelist.Spec) ([]bundle.Source, error) {
+	var srcs []bundle.Source
 	var err error
 	if len(spec.Combine) > 0 {
 		src, err := r.combine(ctx, spec)
 		if err != nil {
 			return nil, err
 		}
-		return []Source{src}, nil
+		return []bundle.Source{src}, nil
 	}
 	srcs, err = r.open(ctx, spec.Source)
 	if err != nil {
@@ -57,7 +57,7 @@ func (r *resolver) resolve(ctx context.Context, spec imagelist.Spec) ([]Source, 
 }
 
 // open resolves a source string to its images, named as the source names them.
-func (r *resolver) open(ctx context.Context, src string) ([]Source, error) {
+func (r *resolver) open(ctx context.Context, src string) ([]bundle.Source, error) {
 	switch {
 	case strings.HasPrefix(src, transportOCI):
 		dir, name, _ := strings.Cut(strings.TrimPrefix(src, transportOCI), ":")
@@ -72,11 +72,11 @@ func (r *resolver) open(ctx context.Context, src string) ([]Source, error) {
 	if err != nil {
 		return nil, err
 	}
-	return []Source{{Name: src, Root: img.Descriptor, Fetcher: img.Fetcher}}, nil
+	return []bundle.Source{{Name: src, Root: img.Descriptor, Fetcher: img.Fetcher}}, nil
 }
 
-func (r *resolver) openLayoutDir(dir, name string) ([]Source, error) {
-	l, err := source.OpenLayoutDir(dir)
+func (r *resolver) openLayoutDir(dir, name string) ([]bundle.Source, error) {
+	l, err := OpenLayoutDir(dir)
 	if err != nil {
 		return nil, err
 	}
@@ -85,67 +85,67 @@ func (r *resolver) openLayoutDir(dir, name string) ([]Source, error) {
 	if err != nil {
 		return nil, err
 	}
-	var srcs []Source
+	var srcs []bundle.Source
 	for _, d := range idx.Manifests {
-		refName := d.Annotations[AnnotationRefName]
+		refName := d.Annotations[bundle.AnnotationRefName]
 		if refName == "" {
-			refName = d.Annotations[AnnotationContainerdName]
+			refName = d.Annotations[bundle.AnnotationContainerdName]
 		}
 		if name != "" && refName != name && normalizedOrEmpty(refName) != normalizedOrEmpty(name) {
 			continue
 		}
-		srcs = append(srcs, Source{Name: layoutName(refName), Root: plainDescriptor(d), Fetcher: l})
+		srcs = append(srcs, bundle.Source{Name: layoutName(refName), Root: plainDescriptor(d), Fetcher: l})
 	}
 	if len(srcs) == 0 {
-		return nil, fmt.Errorf("oci layout %s: %w: %q", dir, source.ErrImageNotFound, name)
+		return nil, fmt.Errorf("oci layout %s: %w: %q", dir, ErrImageNotFound, name)
 	}
 	return srcs, nil
 }
 
-func (r *resolver) openArchive(path string) ([]Source, error) {
-	br, err := Open(path)
+func (r *resolver) openArchive(path string) ([]bundle.Source, error) {
+	br, err := bundle.Open(path)
 	if err != nil {
 		return nil, err
 	}
 	r.track(br)
-	var srcs []Source
+	var srcs []bundle.Source
 	for _, img := range br.Images() {
-		srcs = append(srcs, Source{Name: normalizedOrEmpty(img.Name), Root: plainDescriptor(img.Descriptor), Fetcher: br})
+		srcs = append(srcs, bundle.Source{Name: normalizedOrEmpty(img.Name), Root: plainDescriptor(img.Descriptor), Fetcher: br})
 	}
 	if len(srcs) == 0 {
-		return nil, fmt.Errorf("oci archive %s: %w", path, source.ErrImageNotFound)
+		return nil, fmt.Errorf("oci archive %s: %w", path, ErrImageNotFound)
 	}
 	return srcs, nil
 }
 
-func (r *resolver) openDockerArchive(ctx context.Context, path, name string) ([]Source, error) {
-	da, err := source.OpenDockerArchive(ctx, path, r.opts.Jobs)
+func (r *resolver) openDockerArchive(ctx context.Context, path, name string) ([]bundle.Source, error) {
+	da, err := OpenDockerArchive(ctx, path, r.opts.Jobs)
 	if err != nil {
 		return nil, err
 	}
 	r.track(da)
 	want := normalizedOrEmpty(name)
-	var srcs []Source
+	var srcs []bundle.Source
 	for _, img := range da.Images {
 		root := plainDescriptor(img.Descriptor)
 		if len(img.RepoTags) == 0 && name == "" {
-			srcs = append(srcs, Source{Root: root, Fetcher: da})
+			srcs = append(srcs, bundle.Source{Root: root, Fetcher: da})
 		}
 		for _, tag := range img.RepoTags {
 			if name == "" || tag == want {
-				srcs = append(srcs, Source{Name: tag, Root: root, Fetcher: da})
+				srcs = append(srcs, bundle.Source{Name: tag, Root: root, Fetcher: da})
 			}
 		}
 	}
 	if len(srcs) == 0 {
-		return nil, fmt.Errorf("docker archive %s: %w: %q", path, source.ErrImageNotFound, name)
+		return nil, fmt.Errorf("docker archive %s: %w: %q", path, ErrImageNotFound, name)
 	}
 	return srcs, nil
 }
 
 // combine builds a new OCI index from per-platform images, checking each
 // against the platform its config declares.
-func (r *resolver) combine(ctx context.Context, spec imagelist.Spec) (Source, error) {
+func (r *resolver) combine(ctx context.Context, spec imagelist.Spec) (bundle.Source, error) {
 	keys := make([]string, 0, len(spec.Combine))
 	for k := range spec.Combine {
 		keys = append(keys, k)
@@ -156,37 +156,37 @@ func (r *resolver) combine(ctx context.Context, spec imagelist.Spec) (Source, er
 	for _, key := range keys {
 		want, err := manifests.ParsePlatform(key)
 		if err != nil {
-			return Source{}, err
+			return bundle.Source{}, err
 		}
 		srcs, err := r.open(ctx, spec.Combine[key])
 		if err != nil {
-			return Source{}, err
+			return bundle.Source{}, err
 		}
 		if len(srcs) != 1 {
-			return Source{}, fmt.Errorf("%s: %s holds %d images, want one", key, spec.Combine[key], len(srcs))
+			return bundle.Source{}, fmt.Errorf("%s: %s holds %d images, want one", key, spec.Combine[key], len(srcs))
 		}
 		entry, err := r.platformManifest(ctx, srcs[0], want)
 		if err != nil {
-			return Source{}, fmt.Errorf("%s: %s: %w", key, spec.Combine[key], err)
+			return bundle.Source{}, fmt.Errorf("%s: %s: %w", key, spec.Combine[key], err)
 		}
 		if err := router.learn(ctx, srcs[0].Fetcher, entry); err != nil {
-			return Source{}, err
+			return bundle.Source{}, err
 		}
 		entries = append(entries, entry)
 	}
 	content, err := manifests.NewIndex(entries)
 	if err != nil {
-		return Source{}, err
+		return bundle.Source{}, err
 	}
 	mem := transfer.NewMemory()
 	root := mem.Add(ocispec.MediaTypeImageIndex, content)
-	return Source{Name: spec.Name, Root: root, Fetcher: transfer.Overlay{mem, router}}, nil
+	return bundle.Source{Name: spec.Name, Root: root, Fetcher: transfer.Overlay{mem, router}}, nil
 }
 
 // platformManifest picks the manifest of platform want from an image (the
 // image itself, or its index's entry) and returns it with the platform its
 // config declares, which must match want.
-func (r *resolver) platformManifest(ctx context.Context, src Source, want ocispec.Platform) (ocispec.Descriptor, error) {
+func (r *resolver) platformManifest(ctx context.Context, src bundle.Source, want ocispec.Platform) (ocispec.Descriptor, error) {
 	desc := src.Root
 	if manifests.IsIndex(desc.MediaType) {
 		content, err := transfer.FetchAll(ctx, src.Fetcher, desc)

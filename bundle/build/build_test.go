@@ -1,4 +1,4 @@
-package bundle_test
+package build_test
 
 import (
 	"archive/tar"
@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ferry-oci/ferry/bundle/build"
 	"github.com/ferry-oci/ferry/manifests/imagelist"
 
 	"github.com/google/go-containerregistry/pkg/v1/layout"
@@ -31,7 +32,6 @@ import (
 	"github.com/ferry-oci/ferry/internal/testimages"
 	"github.com/ferry-oci/ferry/internal/transfer"
 	"github.com/ferry-oci/ferry/manifests"
-	"github.com/ferry-oci/ferry/source"
 )
 
 // buildFixture is a real registry filled with the kinds of images a
@@ -58,7 +58,7 @@ func newBuildFixture(t *testing.T) *buildFixture {
 
 // build writes list (an image list in any form, with HOST standing for
 // the registry) and builds it into dir/name.
-func (f *buildFixture) build(ctx context.Context, t *testing.T, dir, name, list string, mutate ...func(*bundle.BuildOptions)) (string, *bundle.BuildResult, error) {
+func (f *buildFixture) build(ctx context.Context, t *testing.T, dir, name, list string, mutate ...func(*build.Options)) (string, *build.Result, error) {
 	t.Helper()
 	listPath := filepath.Join(dir, name+".yaml")
 	if err := os.WriteFile(listPath, []byte(strings.ReplaceAll(list, "HOST", f.reg.Host)), 0o644); err != nil {
@@ -68,15 +68,15 @@ func (f *buildFixture) build(ctx context.Context, t *testing.T, dir, name, list 
 	if err != nil {
 		t.Fatal(err)
 	}
-	opts := bundle.BuildOptions{
+	opts := build.Options{
 		List:     parsed,
 		Output:   filepath.Join(dir, name),
-		Registry: source.RegistryOptions{Insecure: []string{f.reg.Host}},
+		Registry: build.RegistryOptions{Insecure: []string{f.reg.Host}},
 	}
 	for _, m := range mutate {
 		m(&opts)
 	}
-	res, err := bundle.Build(ctx, opts)
+	res, err := build.Build(ctx, opts)
 	return opts.Output, res, err
 }
 
@@ -222,7 +222,7 @@ func TestBuildFromRegistry(t *testing.T) {
 			t.Fatal("two builds of the same list differ")
 		}
 		epoch := time.Unix(1700000000, 0)
-		dated, _, err := f.build(ctx, t, dir, "dated.tar", releaseList, func(o *bundle.BuildOptions) { o.ModTime = epoch })
+		dated, _, err := f.build(ctx, t, dir, "dated.tar", releaseList, func(o *build.Options) { o.ModTime = epoch })
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -281,14 +281,14 @@ func TestBuildErrors(t *testing.T) {
 	tests := []struct {
 		name    string
 		list    string
-		mutate  func(*bundle.BuildOptions)
+		mutate  func(*build.Options)
 		want    error
 		message string
 	}{
-		{name: "unknown tag", list: "HOST/library/multi:nope\n", want: source.ErrImageNotFound, message: "library/multi:nope"},
-		{name: "unknown repository", list: "HOST/nobody/here:1\n", want: source.ErrImageNotFound, message: "nobody/here:1"},
+		{name: "unknown tag", list: "HOST/library/multi:nope\n", want: build.ErrImageNotFound, message: "library/multi:nope"},
+		{name: "unknown repository", list: "HOST/nobody/here:1\n", want: build.ErrImageNotFound, message: "nobody/here:1"},
 		{name: "unreachable registry", list: deadHost + "/library/x:1\n", message: deadHost,
-			mutate: func(o *bundle.BuildOptions) { o.Registry.Insecure = append(o.Registry.Insecure, deadHost) }},
+			mutate: func(o *build.Options) { o.Registry.Insecure = append(o.Registry.Insecure, deadHost) }},
 		{name: "missing platform", list: "platforms: [linux/s390x]\nimages: [HOST/library/multi:1]\n", want: manifests.ErrPlatformMissing, message: "linux/amd64, linux/arm64"},
 		{name: "single image of another platform", list: "platforms: [linux/arm64]\nimages: [HOST/library/single:1]\n", want: manifests.ErrPlatformMissing, message: "linux/amd64"},
 		{name: "combine platform mismatch", list: `
@@ -308,7 +308,7 @@ images:
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			dir := t.TempDir()
-			var mutate []func(*bundle.BuildOptions)
+			var mutate []func(*build.Options)
 			if tt.mutate != nil {
 				mutate = append(mutate, tt.mutate)
 			}
@@ -329,7 +329,7 @@ images:
 	t.Run("allow missing platforms", func(t *testing.T) {
 		dir := t.TempDir()
 		list := "platforms: [linux/arm64, linux/s390x]\nimages: [HOST/library/multi:1]\n"
-		path, _, err := f.build(ctx, t, dir, "b.tar", list, func(o *bundle.BuildOptions) { o.AllowMissingPlatforms = true })
+		path, _, err := f.build(ctx, t, dir, "b.tar", list, func(o *build.Options) { o.AllowMissingPlatforms = true })
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -357,7 +357,7 @@ images:
 }
 
 // buildOrListError builds list, returning a list parse error as a build error.
-func (f *buildFixture) buildOrListError(ctx context.Context, t *testing.T, dir, list string, mutate ...func(*bundle.BuildOptions)) (string, *bundle.BuildResult, error) {
+func (f *buildFixture) buildOrListError(ctx context.Context, t *testing.T, dir, list string, mutate ...func(*build.Options)) (string, *build.Result, error) {
 	listPath := filepath.Join(dir, "list.yaml")
 	os.WriteFile(listPath, []byte(strings.ReplaceAll(list, "HOST", f.reg.Host)), 0o644)
 	parsed, err := imagelist.Load(listPath)
@@ -365,11 +365,11 @@ func (f *buildFixture) buildOrListError(ctx context.Context, t *testing.T, dir, 
 	if err != nil {
 		return out, nil, err
 	}
-	opts := bundle.BuildOptions{List: parsed, Output: out, Registry: source.RegistryOptions{Insecure: []string{f.reg.Host}}}
+	opts := build.Options{List: parsed, Output: out, Registry: build.RegistryOptions{Insecure: []string{f.reg.Host}}}
 	for _, m := range mutate {
 		m(&opts)
 	}
-	res, err := bundle.Build(ctx, opts)
+	res, err := build.Build(ctx, opts)
 	return out, res, err
 }
 
@@ -381,16 +381,16 @@ func TestBuildAuthenticatedRegistry(t *testing.T) {
 	if err := list.AddRefs([]string{reg.Ref("library/private:1")}); err != nil {
 		t.Fatal(err)
 	}
-	build := func(t *testing.T) (string, error) {
+	buildIt := func(t *testing.T) (string, error) {
 		out := filepath.Join(t.TempDir(), "b.tar")
-		_, err := bundle.Build(ctx, bundle.BuildOptions{List: list, Output: out, Registry: source.RegistryOptions{Transport: reg.Transport()}})
+		_, err := build.Build(ctx, build.Options{List: list, Output: out, Registry: build.RegistryOptions{Transport: reg.Transport()}})
 		return out, err
 	}
 
 	t.Run("no credentials", func(t *testing.T) {
 		t.Setenv("DOCKER_CONFIG", t.TempDir())
-		out, err := build(t)
-		if !errors.Is(err, source.ErrUnauthorized) || !strings.Contains(err.Error(), "library/private:1") {
+		out, err := buildIt(t)
+		if !errors.Is(err, build.ErrUnauthorized) || !strings.Contains(err.Error(), "library/private:1") {
 			t.Fatalf("error %v should name the image and say it is unauthorized", err)
 		}
 		assertNothingWritten(t, filepath.Dir(out), out)
@@ -401,7 +401,7 @@ func TestBuildAuthenticatedRegistry(t *testing.T) {
 		auth := base64.StdEncoding.EncodeToString([]byte("ferry:s3cret"))
 		os.WriteFile(filepath.Join(cfg, "config.json"), []byte(`{"auths":{"`+reg.Host+`":{"auth":"`+auth+`"}}}`), 0o600)
 		t.Setenv("DOCKER_CONFIG", cfg)
-		out, err := build(t)
+		out, err := buildIt(t)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -488,18 +488,18 @@ images:
 
 		evil := filepath.Join(dir, "evil.tar")
 		body := []byte(`[{"Config":"../../etc/passwd","RepoTags":["x:1"],"Layers":[]}]`)
-		writeTar(t, evil, []tarEntry{{hdr: &tar.Header{Name: "manifest.json", Typeflag: tar.TypeReg, Mode: 0o644}, body: body}})
+		testbundle.WriteTar(t, evil, []testbundle.TarEntry{{Hdr: &tar.Header{Name: "manifest.json", Typeflag: tar.TypeReg, Mode: 0o644}, Body: body}})
 
 		for _, tt := range []struct {
 			name, list string
 			want       error
 		}{
-			{"truncated docker archive", "docker-archive:" + truncated + "\n", source.ErrInvalidSource},
+			{"truncated docker archive", "docker-archive:" + truncated + "\n", build.ErrInvalidSource},
 			{"layout blob does not match its digest", "oci:" + corruptLayout + ":app:2.0\n", transfer.ErrDigestMismatch},
 			{"manifest over 4 MiB", "oci:" + bigLayout + "\n", manifests.ErrManifestTooLarge},
-			{"path out of the archive", "docker-archive:" + evil + "\n", source.ErrInvalidSource},
-			{"not a docker archive", "docker-archive:" + path + "\n", source.ErrInvalidSource},
-			{"layout image named by a bare tag", "oci:" + bareTag + ":1.36\n", bundle.ErrNoName},
+			{"path out of the archive", "docker-archive:" + evil + "\n", build.ErrInvalidSource},
+			{"not a docker archive", "docker-archive:" + path + "\n", build.ErrInvalidSource},
+			{"layout image named by a bare tag", "oci:" + bareTag + ":1.36\n", build.ErrNoName},
 		} {
 			t.Run(tt.name, func(t *testing.T) {
 				sub := t.TempDir()

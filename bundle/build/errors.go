@@ -1,0 +1,20 @@
+// Package build is ferry's build pipeline: it resolves the entries of an
+// image list (registry references, OCI layout directories, OCI layout
+// tarballs such as other bundles, docker-archive tarballs, per-arch images
+// to combine), filters platforms, and writes one bundle with bundle.Write.
+package build
+
+import "errors"
+
+// Sentinel errors of the build package, wrapped with the image or file.
+var (
+	// ErrInvalidSource means an archive or layout is corrupt, truncated or unsafe.
+	ErrInvalidSource = errors.New("invalid image source")
+	// ErrUnauthorized means a registry refused access without valid credentials.
+	ErrUnauthorized = errors.New("registry refused access")
+	// ErrImageNotFound means a source has no image of the name asked.
+	ErrImageNotFound = errors.New("image not found in source")
+	// ErrNoName means an image source gives no usable reference to name
+	// the image by; the image list entry needs a name.
+	ErrNoName = errors.New("the source names no image reference: give the entry a name")
+)

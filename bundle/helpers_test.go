@@ -12,7 +12,6 @@ import (
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
-	"github.com/ferry-oci/ferry/bundle"
 	"github.com/ferry-oci/ferry/internal/testbundle"
 	"github.com/ferry-oci/ferry/internal/testimages"
 )
@@ -99,35 +98,6 @@ func check(t testing.TB, err error) {
 	if err != nil {
 		t.Fatal(err)
 	}
-}
-
-// open opens the bundle at path, failing the test on error; it is closed
-// at the end of the test.
-func open(t testing.TB, path string) *bundle.Reader {
-	t.Helper()
-	r, err := bundle.Open(path)
-	check(t, err)
-	t.Cleanup(func() { r.Close() })
-	return r
-}
-
-// overwriteBlob overwrites the first byte of a blob's body in the bundle
-// file with its complement, keeping the size.
-func overwriteBlob(t testing.TB, path string, d digest.Digest) {
-	t.Helper()
-	r := open(t, path)
-	sr, err := r.Blob(d)
-	check(t, err)
-	_, off, _ := sr.Outer()
-	f, err := os.OpenFile(path, os.O_RDWR, 0)
-	check(t, err)
-	defer f.Close()
-	b := make([]byte, 1)
-	_, err = f.ReadAt(b, off)
-	check(t, err)
-	b[0] = ^b[0]
-	_, err = f.WriteAt(b, off)
-	check(t, err)
 }
 
 // dirEntries lists the names in dir.

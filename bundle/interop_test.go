@@ -14,6 +14,7 @@ import (
 	"github.com/opencontainers/go-digest"
 
 	"github.com/ferry-oci/ferry/bundle"
+	"github.com/ferry-oci/ferry/internal/testbundle"
 	"github.com/ferry-oci/ferry/internal/testenv"
 )
 
@@ -22,7 +23,7 @@ import (
 // containerd find every image under its name with ferry's digest.
 func TestIndependentReaders(t *testing.T) {
 	path, _ := writeFixture(t)
-	r := open(t, path)
+	r := testbundle.Open(t, path)
 	layoutDir := untar(t, path)
 	lp, err := layout.FromPath(layoutDir)
 	check(t, err)

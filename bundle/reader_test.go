@@ -157,7 +157,7 @@ func TestNewReaderReadsHeadersOnly(t *testing.T) {
 // TestReader checks the Reader's lookups and their errors.
 func TestReader(t *testing.T) {
 	path, images := writeFixture(t)
-	r := open(t, path)
+	r := testbundle.Open(t, path)
 	ctx := context.Background()
 	img, err := r.Image(ociIndex)
 	check(t, err)

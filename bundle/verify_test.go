@@ -26,7 +26,7 @@ import (
 // go-containerregistry says of the images.
 func TestInspect(t *testing.T) {
 	path, images := writeFixture(t)
-	rep, err := bundle.Inspect(context.Background(), open(t, path))
+	rep, err := bundle.Inspect(context.Background(), testbundle.Open(t, path))
 	check(t, err)
 
 	platforms := map[string][]string{
@@ -120,7 +120,7 @@ func TestVerify(t *testing.T) {
 		}
 	}
 	flip := func(d digest.Digest) func(t *testing.T, path string) {
-		return func(t *testing.T, path string) { overwriteBlob(t, path, d) }
+		return func(t *testing.T, path string) { testbundle.FlipBlob(t, path, d) }
 	}
 	withBlob := func(name string, body []byte, index func(*ocispec.Index)) func([]testbundle.TarEntry) []testbundle.TarEntry {
 		return func(es []testbundle.TarEntry) []testbundle.TarEntry {
@@ -216,7 +216,7 @@ func TestVerify(t *testing.T) {
 			check(t, err)
 			check(t, os.WriteFile(path, b, 0o644))
 			tc.breakIt(t, path)
-			r := open(t, path)
+			r := testbundle.Open(t, path)
 			for mode, w := range map[string]want{"full": tc.full, "fast": tc.fast} {
 				rep, err := bundle.Verify(ctx, r, bundle.VerifyOptions{Full: mode == "full", Jobs: 2})
 				if rep == nil {
@@ -266,7 +266,7 @@ func TestVerifyCancelled(t *testing.T) {
 	path, _ := writeFixture(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	rep, err := bundle.Verify(ctx, open(t, path), bundle.VerifyOptions{Full: true})
+	rep, err := bundle.Verify(ctx, testbundle.Open(t, path), bundle.VerifyOptions{Full: true})
 	if !errors.Is(err, context.Canceled) || rep != nil {
 		t.Fatalf("Verify = %v, %v; want no report and context.Canceled", rep, err)
 	}
@@ -276,7 +276,7 @@ func TestVerifyCancelled(t *testing.T) {
 // through transfer's VerifyReader) and as Verify does (hashing in place).
 func BenchmarkFetchVerify(b *testing.B) {
 	const size = 32 << 20
-	r := open(b, rawBundle(b, 1, size))
+	r := testbundle.Open(b, rawBundle(b, 1, size))
 	desc := r.Images()[0].Descriptor
 	ctx := context.Background()
 	b.Run("Fetch", func(b *testing.B) {

@@ -98,7 +98,7 @@ func TestWriteRoundTrip(t *testing.T) {
 		}
 	}
 
-	r := open(t, path)
+	r := testbundle.Open(t, path)
 	if got := len(r.Digests()); got != len(want) {
 		t.Errorf("Reader has %d blobs, want %d", got, len(want))
 	}
@@ -144,7 +144,7 @@ func TestWriteDeterministic(t *testing.T) {
 	second := testbundle.Write(t, filepath.Join(dir, "b.tar"), images)
 	zst := testbundle.Write(t, filepath.Join(dir, "c.tar.zst"), images)
 	fromBundle := filepath.Join(dir, "d.tar")
-	if _, err := bundle.Write(context.Background(), fromBundle, sources(open(t, first), nil), bundle.WriteOptions{}); err != nil {
+	if _, err := bundle.Write(context.Background(), fromBundle, sources(testbundle.Open(t, first), nil), bundle.WriteOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	want, err := os.ReadFile(first)
@@ -176,7 +176,7 @@ func TestWriteDeterministic(t *testing.T) {
 		})
 	}
 
-	r := open(t, zst)
+	r := testbundle.Open(t, zst)
 	if len(r.Images()) != len(images) {
 		t.Fatalf("zstd bundle has %d images, want %d", len(r.Images()), len(images))
 	}
@@ -287,7 +287,7 @@ func TestWriterLeavesNothing(t *testing.T) {
 			ctx, cancel := context.WithCancel(ctx)
 			defer cancel()
 			wrap := func(f transfer.Fetcher) transfer.Fetcher { return cancelOnLayer{f, cancel} }
-			_, err := bundle.Write(ctx, path, sources(open(t, src), wrap), bundle.WriteOptions{Jobs: 2})
+			_, err := bundle.Write(ctx, path, sources(testbundle.Open(t, src), wrap), bundle.WriteOptions{Jobs: 2})
 			return err
 		}, context.Canceled},
 		{"source blob with wrong bytes", func(t *testing.T, path string) error {
@@ -295,14 +295,14 @@ func TestWriterLeavesNothing(t *testing.T) {
 			b, err := os.ReadFile(src)
 			check(t, err)
 			check(t, os.WriteFile(bad, b, 0o644))
-			r := open(t, bad)
+			r := testbundle.Open(t, bad)
 			img, err := r.Image(ociSingle)
 			check(t, err)
 			m, err := r.ReadAll(ctx, img.Descriptor)
 			check(t, err)
 			parsed, err := manifests.ParseManifest(m)
 			check(t, err)
-			overwriteBlob(t, bad, parsed.Layers[0].Digest)
+			testbundle.FlipBlob(t, bad, parsed.Layers[0].Digest)
 			_, err = bundle.Write(ctx, path, sources(r, nil), bundle.WriteOptions{})
 			return err
 		}, transfer.ErrDigestMismatch},
@@ -338,7 +338,7 @@ func TestPushLongerThanPlanned(t *testing.T) {
 		check(t, w.Push(ctx, d, bytes.NewReader(content[d.Digest])))
 	}
 	check(t, w.Commit())
-	if _, err := bundle.Verify(ctx, open(t, path), bundle.VerifyOptions{Full: true}); err != nil {
+	if _, err := bundle.Verify(ctx, testbundle.Open(t, path), bundle.VerifyOptions{Full: true}); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -379,7 +379,7 @@ func TestWriteFullDisk(t *testing.T) {
 			return err
 		}},
 		{"Write", func(t *testing.T, path string) error {
-			_, err := bundle.Write(context.Background(), path, sources(open(t, src), nil), bundle.WriteOptions{})
+			_, err := bundle.Write(context.Background(), path, sources(testbundle.Open(t, src), nil), bundle.WriteOptions{})
 			return err
 		}},
 	} {

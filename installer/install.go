@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/ferry-oci/ferry/bundle"
+	"github.com/ferry-oci/ferry/installer/containerd"
 	"github.com/ferry-oci/ferry/registry"
 )
 
@@ -31,7 +32,7 @@ type InstallOptions struct {
 	// those registries' pulls to the embedded registry; Server is filled in.
 	Mirror MirrorOptions
 	// Import, when set, loads the node's images into containerd.
-	Import *ImportOptions
+	Import *containerd.ImportOptions
 	// Push, when set, seeds a long-lived registry.
 	Push *PushOptions
 	// ServeFor keeps serving this long after the steps; 0 means until ctx
@@ -120,7 +121,7 @@ func Install(ctx context.Context, r *bundle.Reader, opts InstallOptions) (*Insta
 	}
 	if opts.Import != nil {
 		res.add(runStep(StepImport, func() (string, any, error) {
-			out, err := Import(ctx, r, *opts.Import)
+			out, err := containerd.Import(ctx, r, *opts.Import)
 			if out == nil {
 				return "", nil, err
 			}

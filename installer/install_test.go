@@ -16,6 +16,8 @@ import (
 
 	"github.com/ferry-oci/ferry/bundle"
 	"github.com/ferry-oci/ferry/installer"
+	"github.com/ferry-oci/ferry/installer/containerd"
+	"github.com/ferry-oci/ferry/internal/remote"
 	"github.com/ferry-oci/ferry/internal/testbundle"
 	"github.com/ferry-oci/ferry/internal/testenv"
 	"github.com/ferry-oci/ferry/internal/testimages"
@@ -62,8 +64,8 @@ func TestInstall(t *testing.T) {
 			Listener: ln,
 			Serve:    registry.Options{ReadOnly: true},
 			Mirror:   installer.MirrorOptions{Mirrors: []string{"docker.io", "quay.io"}, Dir: ctd.CertsDir},
-			Import:   &installer.ImportOptions{Address: ctd.Address, Images: []string{"docker.io/ferrytest/busybox:1.36"}},
-			Push:     &installer.PushOptions{RemoteOptions: installer.RemoteOptions{PlainHTTP: true}, To: target.Host + "/mirror"},
+			Import:   &containerd.ImportOptions{Address: ctd.Address, Images: []string{"docker.io/ferrytest/busybox:1.36"}},
+			Push:     &installer.PushOptions{Options: remote.Options{PlainHTTP: true}, To: target.Host + "/mirror"},
 			StepDone: func(s installer.StepResult) {
 				steps <- s
 			},
@@ -154,8 +156,8 @@ func TestInstallStepFails(t *testing.T) {
 
 	res, err := installer.Install(context.Background(), r, installer.InstallOptions{
 		VerifyFull: true,
-		Push:       &installer.PushOptions{RemoteOptions: installer.RemoteOptions{PlainHTTP: true}, To: down},
-		Import:     &installer.ImportOptions{Address: ctd.Address, NoUnpack: true},
+		Push:       &installer.PushOptions{Options: remote.Options{PlainHTTP: true}, To: down},
+		Import:     &containerd.ImportOptions{Address: ctd.Address, NoUnpack: true},
 	})
 	if !errors.Is(err, installer.ErrStepsFailed) || !strings.Contains(err.Error(), "push failed") {
 		t.Fatalf("error %v, want the push step named as failed", err)

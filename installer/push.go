@@ -16,6 +16,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/ferry-oci/ferry/bundle"
+	"github.com/ferry-oci/ferry/internal/remote"
 	"github.com/ferry-oci/ferry/internal/transfer"
 	"github.com/ferry-oci/ferry/manifests"
 )
@@ -23,9 +24,9 @@ import (
 // PushOptions tune Push. To is required; every other zero value is a
 // default: all images, all platforms, transfer.DefaultJobs.
 type PushOptions struct {
-	// RemoteOptions say how to reach the registry; Jobs bounds the blobs
+	// remote.Options say how to reach the registry; Jobs bounds the blobs
 	// and requests in flight across all images.
-	RemoteOptions
+	remote.Options
 	// To is the destination registry host with an optional repository
 	// prefix: "harbor.local/tke" sends docker.io/library/nginx:1.25 to
 	// harbor.local/tke/library/nginx:1.25.
@@ -108,7 +109,7 @@ type pushPlan struct {
 // registry lacks it (a manifest present implies its blobs are). Without
 // Platforms every digest is preserved. A failed image does not stop the
 // others unless FailFast; Push then returns the result and an error
-// matching ErrImagesFailed. Errors before any image starts (bad options,
+// matching manifests.ErrImagesFailed. Errors before any image starts (bad options,
 // registry unreachable, credentials refused) return a nil result.
 func Push(ctx context.Context, r *bundle.Reader, opts PushOptions) (*PushResult, error) {
 	start := time.Now()
@@ -130,14 +131,14 @@ func Push(ctx context.Context, r *bundle.Reader, opts PushOptions) (*PushResult,
 		res.Duration = time.Since(start)
 		return res, failure(res)
 	}
-	remote, err := NewRemote(host, opts.RemoteOptions)
+	client, err := remote.New(host, opts.Options)
 	if err != nil {
 		return nil, err
 	}
-	if err := remote.Ping(ctx); err != nil {
+	if err := client.Ping(ctx); err != nil {
 		return nil, err
 	}
-	p := &pusher{remote: remote, bundle: r, opts: opts, copiers: map[string]*repoCopier{}}
+	p := &pusher{remote: client, bundle: r, opts: opts, copiers: map[string]*repoCopier{}}
 	p.run(ctx, plans)
 	res.Stats = p.stats()
 	res.Duration = time.Since(start)
@@ -149,7 +150,7 @@ func Push(ctx context.Context, r *bundle.Reader, opts PushOptions) (*PushResult,
 
 func failure(res *PushResult) error {
 	if n := len(res.Failed()); n > 0 {
-		return fmt.Errorf("%d of %d images: %w", n, len(res.Images), ErrImagesFailed)
+		return fmt.Errorf("%d of %d images: %w", n, len(res.Images), manifests.ErrImagesFailed)
 	}
 	return nil
 }
@@ -158,17 +159,17 @@ func failure(res *PushResult) error {
 func parseDestination(to string) (host, prefix string, err error) {
 	host, prefix, _ = strings.Cut(strings.TrimSuffix(to, "/"), "/")
 	if host == "" {
-		return "", "", fmt.Errorf("%w: no destination registry (--to host[/prefix])", ErrInvalidOptions)
+		return "", "", fmt.Errorf("%w: no destination registry (--to host[/prefix])", manifests.ErrInvalidArgument)
 	}
 	if strings.Contains(host, "://") || strings.HasPrefix(prefix, "/") {
-		return "", "", fmt.Errorf("%w: destination %q: want host[:port][/prefix], without a scheme", ErrInvalidOptions, to)
+		return "", "", fmt.Errorf("%w: destination %q: want host[:port][/prefix], without a scheme", manifests.ErrInvalidArgument, to)
 	}
 	if _, err := name.NewRegistry(host); err != nil {
-		return "", "", fmt.Errorf("%w: destination %q: %v", ErrInvalidOptions, to, err)
+		return "", "", fmt.Errorf("%w: destination %q: %v", manifests.ErrInvalidArgument, to, err)
 	}
 	if prefix != "" {
-		if err := checkRepositoryPath(prefix); err != nil {
-			return "", "", fmt.Errorf("%w: destination %q: %v", ErrInvalidOptions, to, err)
+		if err := remote.CheckRepositoryPath(prefix); err != nil {
+			return "", "", fmt.Errorf("%w: destination %q: %v", manifests.ErrInvalidArgument, to, err)
 		}
 	}
 	return host, prefix, nil
@@ -181,7 +182,7 @@ func selectImages(images []bundle.Image, globs []string) ([]bundle.Image, error)
 	}
 	for _, g := range globs {
 		if _, err := path.Match(g, ""); err != nil {
-			return nil, fmt.Errorf("%w: --image %q: %v", ErrInvalidOptions, g, err)
+			return nil, fmt.Errorf("%w: --image %q: %v", manifests.ErrInvalidArgument, g, err)
 		}
 	}
 	var out []bundle.Image
@@ -191,7 +192,7 @@ func selectImages(images []bundle.Image, globs []string) ([]bundle.Image, error)
 		}
 	}
 	if len(out) == 0 {
-		return nil, fmt.Errorf("%w: %s", ErrNoImages, strings.Join(globs, ", "))
+		return nil, fmt.Errorf("%w: %s", manifests.ErrNoImages, strings.Join(globs, ", "))
 	}
 	return out, nil
 }
@@ -310,7 +311,7 @@ func platformError(missing []ocispec.Platform, have []string) error {
 	for i, m := range missing {
 		names[i] = manifests.FormatPlatform(m)
 	}
-	return fmt.Errorf("%w: no %s (it has %s)", ErrPlatformMissing, strings.Join(names, ", "), strings.Join(have, ", "))
+	return fmt.Errorf("%w: no %s (it has %s)", manifests.ErrPlatformMissing, strings.Join(names, ", "), strings.Join(have, ", "))
 }
 
 // replaceManifests returns index content with its manifests replaced by
@@ -349,7 +350,7 @@ func manifestPlatform(ctx context.Context, r *bundle.Reader, content []byte) (oc
 // shared by images of one repository go once), all on one Remote (so
 // blobs shared across repositories are mounted).
 type pusher struct {
-	remote *Remote
+	remote *remote.Client
 	bundle *bundle.Reader
 	opts   PushOptions
 
@@ -358,7 +359,7 @@ type pusher struct {
 }
 
 type repoCopier struct {
-	target *RemoteRepository
+	target *remote.Repository
 	copier *transfer.Copier
 }
 

@@ -20,6 +20,7 @@ import (
 
 	"github.com/ferry-oci/ferry/bundle"
 	"github.com/ferry-oci/ferry/installer"
+	"github.com/ferry-oci/ferry/internal/remote"
 	"github.com/ferry-oci/ferry/internal/testbundle"
 	"github.com/ferry-oci/ferry/internal/testenv"
 	"github.com/ferry-oci/ferry/internal/testimages"
@@ -56,7 +57,7 @@ func pushBundle(t *testing.T, images map[string]testbundle.Image) *bundle.Reader
 func pushOptions(reg *testenv.RegistryServer, host, prefix string) installer.PushOptions {
 	o := installer.PushOptions{
 		To: host + "/" + prefix,
-		RemoteOptions: installer.RemoteOptions{
+		Options: remote.Options{
 			PlainHTTP: reg.CAPool == nil,
 			CAFile:    reg.CAFile,
 			Username:  reg.User,
@@ -135,12 +136,12 @@ func corruptBundle(t *testing.T) (*bundle.Reader, digest.Digest) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	layer := layerDigest(t, layers[len(layers)-1])
+	layer := testbundle.LayerDigest(t, layers[len(layers)-1])
 	path := testbundle.Write(t, filepath.Join(t.TempDir(), "bundle.tar"), map[string]testbundle.Image{
 		"docker.io/library/a-bad:1":  bad,
 		"docker.io/library/b-good:1": testimages.Image(t, "linux/amd64"),
 	})
-	return corruptBlobCopy(t, path, layer), layer
+	return testbundle.CorruptCopy(t, path, layer), layer
 }
 
 func TestPushPlainRegistry(t *testing.T) {
@@ -232,8 +233,8 @@ func TestPushPlainRegistry(t *testing.T) {
 		o := pushOptions(reg, reg.Host, "nope")
 		o.PlainHTTP = false
 		res, err := installer.Push(context.Background(), r, o)
-		if !errors.Is(err, installer.ErrPlainHTTP) || res != nil {
-			t.Fatalf("got %v, %v; want ErrPlainHTTP", res, err)
+		if !errors.Is(err, manifests.ErrPlainHTTP) || res != nil {
+			t.Fatalf("got %v, %v; want manifests.ErrPlainHTTP", res, err)
 		}
 		if !strings.Contains(err.Error(), "--plain-http") || !strings.Contains(err.Error(), reg.Host) {
 			t.Errorf("error does not name the registry and the flag: %v", err)
@@ -249,12 +250,12 @@ func TestPushPlainRegistry(t *testing.T) {
 		o := pushOptions(reg, proxy.Host, "filtered")
 		o.Platforms = []ocispec.Platform{{OS: "linux", Architecture: "arm64"}}
 		res, err := installer.Push(context.Background(), fr, o)
-		if !errors.Is(err, installer.ErrImagesFailed) {
-			t.Fatalf("err %v, want ErrImagesFailed", err)
+		if !errors.Is(err, manifests.ErrImagesFailed) {
+			t.Fatalf("err %v, want manifests.ErrImagesFailed", err)
 		}
-		if got := image(t, res, "docker.io/library/amd64only:1").Err; !errors.Is(got, installer.ErrPlatformMissing) ||
+		if got := image(t, res, "docker.io/library/amd64only:1").Err; !errors.Is(got, manifests.ErrPlatformMissing) ||
 			!strings.Contains(got.Error(), "amd64only") {
-			t.Errorf("amd64only: %v, want ErrPlatformMissing naming it", got)
+			t.Errorf("amd64only: %v, want manifests.ErrPlatformMissing naming it", got)
 		}
 		for name, mediaType := range map[string]string{
 			"multi":      ocispec.MediaTypeImageIndex,
@@ -284,8 +285,8 @@ func TestPushPlainRegistry(t *testing.T) {
 	t.Run("a corrupt blob fails its image only", func(t *testing.T) {
 		cr, layer := corruptBundle(t)
 		res, err := installer.Push(context.Background(), cr, pushOptions(reg, proxy.Host, "corrupt"))
-		if !errors.Is(err, installer.ErrImagesFailed) {
-			t.Fatalf("err %v, want ErrImagesFailed", err)
+		if !errors.Is(err, manifests.ErrImagesFailed) {
+			t.Fatalf("err %v, want manifests.ErrImagesFailed", err)
 		}
 		bad := image(t, res, "docker.io/library/a-bad:1").Err
 		var cerr *transfer.CopyError
@@ -307,8 +308,8 @@ func TestPushPlainRegistry(t *testing.T) {
 		o := pushOptions(reg, proxy.Host, "failfast")
 		o.FailFast, o.Jobs = true, 1
 		res, err := installer.Push(context.Background(), cr, o)
-		if !errors.Is(err, installer.ErrImagesFailed) {
-			t.Fatalf("err %v, want ErrImagesFailed", err)
+		if !errors.Is(err, manifests.ErrImagesFailed) {
+			t.Fatalf("err %v, want manifests.ErrImagesFailed", err)
 		}
 		if got := image(t, res, "docker.io/library/b-good:1").Err; !errors.Is(got, context.Canceled) {
 			t.Errorf("b-good: %v, want not pushed", got)
@@ -327,12 +328,12 @@ func TestPushPlainRegistry(t *testing.T) {
 		})
 		defer proxy.setHook(nil)
 		res, err := installer.Push(context.Background(), r, pushOptions(reg, proxy.Host, "old"))
-		if !errors.Is(err, installer.ErrImagesFailed) {
-			t.Fatalf("err %v, want ErrImagesFailed", err)
+		if !errors.Is(err, manifests.ErrImagesFailed) {
+			t.Fatalf("err %v, want manifests.ErrImagesFailed", err)
 		}
 		multi := image(t, res, "docker.io/library/multi:1").Err
-		if !errors.Is(multi, installer.ErrMediaTypeRejected) || !strings.Contains(multi.Error(), "upgrade") {
-			t.Errorf("multi: %v, want ErrMediaTypeRejected suggesting an upgrade", multi)
+		if !errors.Is(multi, manifests.ErrMediaTypeRejected) || !strings.Contains(multi.Error(), "upgrade") {
+			t.Errorf("multi: %v, want manifests.ErrMediaTypeRejected suggesting an upgrade", multi)
 		}
 		for _, name := range []string{"docker.io/library/dockerlist:1", "quay.io/org/single:2"} {
 			if err := image(t, res, name).Err; err != nil {
@@ -402,9 +403,9 @@ func TestPushTLSAuth(t *testing.T) {
 		want   error
 		hint   string
 	}{
-		{"wrong password", func(o *installer.PushOptions) { o.Password = "wrong-pass" }, installer.ErrAuth, "--username"},
-		{"no credentials", func(o *installer.PushOptions) { o.Username, o.Password = "", "" }, installer.ErrAuth, "docker login"},
-		{"unknown CA", func(o *installer.PushOptions) { o.CAFile = "" }, installer.ErrTLSTrust, "--ca-file"},
+		{"wrong password", func(o *installer.PushOptions) { o.Password = "wrong-pass" }, manifests.ErrUnauthorized, "--username"},
+		{"no credentials", func(o *installer.PushOptions) { o.Username, o.Password = "", "" }, manifests.ErrUnauthorized, "docker login"},
+		{"unknown CA", func(o *installer.PushOptions) { o.CAFile = "" }, manifests.ErrTLSTrust, "--ca-file"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			o := pushOptions(reg, reg.Host, "tls")
@@ -433,10 +434,10 @@ func TestPushUnreachable(t *testing.T) {
 	ln.Close()
 	r := mixedBundle(t)
 	for _, plain := range []bool{true, false} {
-		o := installer.PushOptions{To: host, RemoteOptions: installer.RemoteOptions{PlainHTTP: plain, Keychain: authn.NewMultiKeychain()}}
+		o := installer.PushOptions{To: host, Options: remote.Options{PlainHTTP: plain, Keychain: authn.NewMultiKeychain()}}
 		res, err := installer.Push(context.Background(), r, o)
-		if !errors.Is(err, installer.ErrUnreachable) || res != nil || !strings.Contains(err.Error(), host) {
-			t.Errorf("plain HTTP %v: got %v, %v; want ErrUnreachable naming %s", plain, res, err, host)
+		if !errors.Is(err, manifests.ErrUnreachable) || res != nil || !strings.Contains(err.Error(), host) {
+			t.Errorf("plain HTTP %v: got %v, %v; want manifests.ErrUnreachable naming %s", plain, res, err, host)
 		}
 	}
 }
@@ -461,11 +462,11 @@ func TestPushDryRun(t *testing.T) {
 			"reg.invalid/library/dockerlist:1", "reg.invalid/library/multi:1"}, nil},
 		{"glob with host and tag", installer.PushOptions{To: "reg.invalid", Images: []string{"quay.io/org/single:2", "docker.io/library/multi"}}, []string{
 			"reg.invalid/library/multi:1", "reg.invalid/org/single:2"}, nil},
-		{"no match", installer.PushOptions{To: "reg.invalid", Images: []string{"nothing/*"}}, nil, installer.ErrNoImages},
-		{"bad glob", installer.PushOptions{To: "reg.invalid", Images: []string{"["}}, nil, installer.ErrInvalidOptions},
-		{"no destination", installer.PushOptions{}, nil, installer.ErrInvalidOptions},
-		{"scheme", installer.PushOptions{To: "https://reg.invalid"}, nil, installer.ErrInvalidOptions},
-		{"bad prefix", installer.PushOptions{To: "reg.invalid/UPPER"}, nil, installer.ErrInvalidOptions},
+		{"no match", installer.PushOptions{To: "reg.invalid", Images: []string{"nothing/*"}}, nil, manifests.ErrNoImages},
+		{"bad glob", installer.PushOptions{To: "reg.invalid", Images: []string{"["}}, nil, manifests.ErrInvalidArgument},
+		{"no destination", installer.PushOptions{}, nil, manifests.ErrInvalidArgument},
+		{"scheme", installer.PushOptions{To: "https://reg.invalid"}, nil, manifests.ErrInvalidArgument},
+		{"bad prefix", installer.PushOptions{To: "reg.invalid/UPPER"}, nil, manifests.ErrInvalidArgument},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			tc.opts.DryRun = true
@@ -514,10 +515,10 @@ func TestPushInterrupted(t *testing.T) {
 
 	o := pushOptions(reg, reg.Host, "big")
 	o.Jobs = 1 // one blob at a time: the ones before the stop are complete
-	stop := &cancelAfter{limit: layerSize * 3 / 2, cancel: reg.Stop}
+	stop := &testbundle.CancelAfter{Limit: layerSize * 3 / 2, Cancel: reg.Stop}
 	o.Observer = stop
 	res, err := installer.Push(context.Background(), r, o)
-	if !errors.Is(err, installer.ErrImagesFailed) || !errors.Is(res.Images[0].Err, installer.ErrUnreachable) {
+	if !errors.Is(err, manifests.ErrImagesFailed) || !errors.Is(res.Images[0].Err, manifests.ErrUnreachable) {
 		t.Fatalf("push into a registry stopped mid-upload: %v; image: %v", err, res.Images[0].Err)
 	}
 	first := res.Stats
@@ -530,7 +531,7 @@ func TestPushInterrupted(t *testing.T) {
 		t.Errorf("re-run stats %+v after %+v: want only what was missing sent", res.Stats, first)
 	}
 	t.Logf("interrupted after %d bytes (%d blobs stored); re-run sent %d blobs (%d bytes), skipped %d",
-		stop.n.Load(), first.Copied, res.Stats.Copied, res.Stats.BytesCopied, res.Stats.Skipped)
+		stop.Sent(), first.Copied, res.Stats.Copied, res.Stats.BytesCopied, res.Stats.Skipped)
 	args := append([]string{"copy", "--all", "--preserve-digests"}, reg.SkopeoFlags("src-")...)
 	testenv.Skopeo(t, append(args, "docker://"+reg.Ref("big/library/big:1"), "oci:"+filepath.Join(t.TempDir(), "oci")+":big")...)
 }
@@ -555,7 +556,7 @@ func TestPushIntoFerryServe(t *testing.T) {
 	})
 
 	r := mixedBundle(t)
-	o := installer.PushOptions{To: ln.Addr().String() + "/pushed", RemoteOptions: installer.RemoteOptions{PlainHTTP: true, Keychain: authn.NewMultiKeychain()}}
+	o := installer.PushOptions{To: ln.Addr().String() + "/pushed", Options: remote.Options{PlainHTTP: true, Keychain: authn.NewMultiKeychain()}}
 	mustPush(t, r, o)
 	for _, img := range r.Images() {
 		_, repo, tag, _ := manifests.SplitReference(img.Name)

@@ -390,7 +390,7 @@ func TestBuildAuthenticatedRegistry(t *testing.T) {
 	t.Run("no credentials", func(t *testing.T) {
 		t.Setenv("DOCKER_CONFIG", t.TempDir())
 		out, err := buildIt(t)
-		if !errors.Is(err, build.ErrUnauthorized) || !strings.Contains(err.Error(), "library/private:1") {
+		if !errors.Is(err, manifests.ErrUnauthorized) || !strings.Contains(err.Error(), "library/private:1") {
 			t.Fatalf("error %v should name the image and say it is unauthorized", err)
 		}
 		assertNothingWritten(t, filepath.Dir(out), out)

@@ -10,8 +10,6 @@ import "errors"
 var (
 	// ErrInvalidSource means an archive or layout is corrupt, truncated or unsafe.
 	ErrInvalidSource = errors.New("invalid image source")
-	// ErrUnauthorized means a registry refused access without valid credentials.
-	ErrUnauthorized = errors.New("registry refused access")
 	// ErrImageNotFound means a source has no image of the name asked.
 	ErrImageNotFound = errors.New("image not found in source")
 	// ErrNoName means an image source gives no usable reference to name

@@ -125,7 +125,7 @@ func classify(err error) error {
 	if errors.As(err, &terr) {
 		switch terr.StatusCode {
 		case http.StatusUnauthorized, http.StatusForbidden:
-			return fmt.Errorf("%w (log in with `docker login`, or point DOCKER_CONFIG at a config.json with credentials): %w", ErrUnauthorized, err)
+			return fmt.Errorf("%w (log in with `docker login`, or point DOCKER_CONFIG at a config.json with credentials): %w", manifests.ErrUnauthorized, err)
 		case http.StatusNotFound:
 			return fmt.Errorf("%w: %w", ErrImageNotFound, err)
 		}

@@ -10,14 +10,14 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/ferry-oci/ferry/bundle"
-	"github.com/ferry-oci/ferry/installer"
+	"github.com/ferry-oci/ferry/installer/containerd"
 	"github.com/ferry-oci/ferry/internal/transfer"
 )
 
 func init() { commands = append(commands, newImportCommand) }
 
 func newImportCommand(g *globalOptions) *cobra.Command {
-	var opts installer.ImportOptions
+	var opts containerd.ImportOptions
 	cmd := &cobra.Command{
 		Use:   "import BUNDLE",
 		Short: "Load a bundle's images into containerd's content store and unpack them",
@@ -42,7 +42,7 @@ still names the whole index. Run it as root (containerd's socket is root's).`,
 			defer r.Close()
 			prog := newProgress(g, cmd.ErrOrStderr(), "importing")
 			opts.Observer = prog
-			res, err := installer.Import(cmd.Context(), r, opts)
+			res, err := containerd.Import(cmd.Context(), r, opts)
 			prog.Wait()
 			if res == nil {
 				return err
@@ -58,17 +58,17 @@ still names the whole index. Run it as root (containerd's socket is root's).`,
 }
 
 // bindImportFlags binds the flags ferry import and ferry install share.
-func bindImportFlags(fl *pflag.FlagSet, opts *installer.ImportOptions) {
-	fl.StringVar(&opts.Address, "address", installer.DefaultContainerdAddress, "containerd's gRPC socket")
-	fl.StringVar(&opts.Namespace, "namespace", installer.DefaultNamespace, "containerd namespace (k8s.io is the kubelet's)")
+func bindImportFlags(fl *pflag.FlagSet, opts *containerd.ImportOptions) {
+	fl.StringVar(&opts.Address, "address", containerd.DefaultContainerdAddress, "containerd's gRPC socket")
+	fl.StringVar(&opts.Namespace, "namespace", containerd.DefaultNamespace, "containerd namespace (k8s.io is the kubelet's)")
 	fl.StringVar(&opts.Platform, "platform", "", "platform to write and unpack, os/arch[/variant] (default: the node's)")
 	fl.BoolVar(&opts.AllPlatforms, "all-platforms", false, "write every platform of every image (the node's, or --platform, is unpacked)")
 	fl.BoolVar(&opts.NoUnpack, "no-unpack", false, "do not unpack the images into the snapshotter")
-	fl.StringVar(&opts.Snapshotter, "snapshotter", installer.DefaultSnapshotter, "snapshotter to unpack into")
+	fl.StringVar(&opts.Snapshotter, "snapshotter", containerd.DefaultSnapshotter, "snapshotter to unpack into")
 }
 
 // printImportResult prints one line per image and a summary.
-func printImportResult(out io.Writer, res *installer.ImportResult) {
+func printImportResult(out io.Writer, res *containerd.ImportResult) {
 	for _, img := range res.Images {
 		if img.Error != "" {
 			fmt.Fprintf(out, "FAILED %s: %s\n", img.Name, img.Error)

@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/ferry-oci/ferry/installer"
+	"github.com/ferry-oci/ferry/installer/containerd"
 	"github.com/ferry-oci/ferry/internal/testenv"
 )
 
@@ -34,7 +34,7 @@ func TestImportCommand(t *testing.T) {
 			stderr: []string{"nosuch", "--snapshotter"}},
 		{name: "glob matches nothing", args: at("cli", "--image", "nosuch/*"), code: exitFailure, stderr: []string{"nosuch/*"}},
 		{name: "json", args: at("cli", "-o", "json"), code: exitOK, check: func(t *testing.T, stdout string) {
-			var res installer.ImportResult
+			var res containerd.ImportResult
 			if err := json.Unmarshal([]byte(stdout), &res); err != nil {
 				t.Fatalf("-o json: %v:\n%s", err, stdout)
 			}
@@ -43,7 +43,7 @@ func TestImportCommand(t *testing.T) {
 			}
 			for _, img := range res.Images {
 				key := strings.TrimSuffix(strings.TrimPrefix(img.Name, "docker.io/library/"), ":1")
-				if img.Digest != digests[key] || img.Record != installer.RecordCreated || !img.Unpacked || strings.Join(img.Platforms, ",") != "linux/amd64" {
+				if img.Digest != digests[key] || img.Record != containerd.RecordCreated || !img.Unpacked || strings.Join(img.Platforms, ",") != "linux/amd64" {
 					t.Errorf("image %+v", img)
 				}
 			}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/ferry-oci/ferry/bundle"
 	"github.com/ferry-oci/ferry/installer"
+	"github.com/ferry-oci/ferry/installer/containerd"
 	"github.com/ferry-oci/ferry/internal/transfer"
 )
 
@@ -25,7 +26,7 @@ type installFlags struct {
 	mirrors    []string
 	configDir  string
 	doImport   bool
-	importOpts installer.ImportOptions
+	importOpts containerd.ImportOptions
 	pushOpts   installer.PushOptions
 	pushFlags  pushFlags
 	serveFor   time.Duration

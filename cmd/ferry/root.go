@@ -10,7 +10,7 @@ import (
 	"github.com/sirupsen/logrus"
 	"github.com/spf13/cobra"
 
-	"github.com/ferry-oci/ferry/installer"
+	"github.com/ferry-oci/ferry/manifests"
 )
 
 // Exit codes: 0 ok, 1 failure, 2 usage.
@@ -76,7 +76,7 @@ func execute(ctx context.Context, args []string, out, errOut io.Writer) int {
 	}
 	g.log.Error(err)
 	var ue usageError
-	if errors.As(err, &ue) || errors.Is(err, installer.ErrInvalidOptions) {
+	if errors.As(err, &ue) || errors.Is(err, manifests.ErrInvalidArgument) {
 		return exitUsage
 	}
 	return exitFailure

@@ -1,4 +1,4 @@
-package installer_test
+package containerd_test
 
 import (
 	"bufio"
@@ -16,17 +16,14 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
 
-	"github.com/containerd/containerd"
+	ctdclient "github.com/containerd/containerd"
 	"github.com/containerd/containerd/content"
 	"github.com/containerd/containerd/namespaces"
 	"github.com/distribution/reference"
-	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"google.golang.org/grpc"
@@ -34,7 +31,7 @@ import (
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	"github.com/ferry-oci/ferry/bundle"
-	"github.com/ferry-oci/ferry/installer"
+	"github.com/ferry-oci/ferry/installer/containerd"
 	"github.com/ferry-oci/ferry/internal/testbundle"
 	"github.com/ferry-oci/ferry/internal/testenv"
 	"github.com/ferry-oci/ferry/internal/testimages"
@@ -60,7 +57,7 @@ const nodePlatform = "linux/amd64"
 func TestImport(t *testing.T) {
 	ctd := testenv.Containerd(t)
 	dir := t.TempDir()
-	mainBundle := openBundle(t, testbundle.Write(t, filepath.Join(dir, "main.tar"), map[string]testbundle.Image{
+	mainBundle := testbundle.Open(t, testbundle.Write(t, filepath.Join(dir, "main.tar"), map[string]testbundle.Image{
 		bboxName:   testimages.Index(t, []string{"linux/amd64", "linux/arm64"}),
 		appName:    testimages.Index(t, []string{"linux/amd64", "linux/arm/v7"}, testimages.Docker(), testimages.WithRandomLayers(1, 32<<10)),
 		singleName: testimages.Image(t, "linux/amd64", testimages.WithRandomLayers(1, 16<<10)),
@@ -68,14 +65,14 @@ func TestImport(t *testing.T) {
 	armPath := testbundle.Write(t, filepath.Join(dir, "arm.tar"), map[string]testbundle.Image{
 		armName: testimages.Index(t, []string{"linux/arm64"}),
 	})
-	armBundle := openBundle(t, armPath)
+	armBundle := testbundle.Open(t, armPath)
 
 	t.Run("modes", func(t *testing.T) {
 		for _, tc := range []struct {
 			name     string
 			ns       string
 			r        *bundle.Reader
-			opts     installer.ImportOptions
+			opts     containerd.ImportOptions
 			images   []string
 			platform string // written; "" for all
 			unpacked bool
@@ -84,20 +81,20 @@ func TestImport(t *testing.T) {
 		}{
 			{name: "node platform unpacked", ns: "k8s.io", r: mainBundle, images: []string{bboxName, appName, singleName},
 				platform: nodePlatform, unpacked: true, cri: true, run: bboxName},
-			{name: "all platforms no unpack", ns: "all", r: mainBundle, opts: installer.ImportOptions{AllPlatforms: true, NoUnpack: true},
+			{name: "all platforms no unpack", ns: "all", r: mainBundle, opts: containerd.ImportOptions{AllPlatforms: true, NoUnpack: true},
 				images: []string{bboxName, appName, singleName}},
-			{name: "one platform", ns: "arm", r: mainBundle, opts: installer.ImportOptions{Platform: "linux/arm64", Images: []string{"library/bbox"}},
+			{name: "one platform", ns: "arm", r: mainBundle, opts: containerd.ImportOptions{Platform: "linux/arm64", Images: []string{"library/bbox"}},
 				images: []string{bboxName}, platform: "linux/arm64", unpacked: true},
-			{name: "image glob", ns: "glob", r: mainBundle, opts: installer.ImportOptions{Images: []string{"tkestack/*"}, Snapshotter: "native"},
+			{name: "image glob", ns: "glob", r: mainBundle, opts: containerd.ImportOptions{Images: []string{"tkestack/*"}, Snapshotter: "native"},
 				images: []string{appName}, platform: nodePlatform, unpacked: true, run: appName},
-			{name: "foreign image all platforms", ns: "foreign", r: armBundle, opts: installer.ImportOptions{AllPlatforms: true},
+			{name: "foreign image all platforms", ns: "foreign", r: armBundle, opts: containerd.ImportOptions{AllPlatforms: true},
 				images: []string{armName}},
 		} {
 			t.Run(tc.name, func(t *testing.T) {
 				ctx := context.Background()
 				opts := tc.opts
 				opts.Address, opts.Namespace = ctd.Address, tc.ns
-				res, err := installer.Import(ctx, tc.r, opts)
+				res, err := containerd.Import(ctx, tc.r, opts)
 				if err != nil {
 					t.Fatalf("import: %v", err)
 				}
@@ -105,7 +102,7 @@ func TestImport(t *testing.T) {
 					t.Fatalf("imported %v, want %v", got, tc.images)
 				}
 				for _, img := range res.Images {
-					if img.Record != installer.RecordCreated || img.Unpacked != tc.unpacked {
+					if img.Record != containerd.RecordCreated || img.Unpacked != tc.unpacked {
 						t.Errorf("%s: record %q unpacked %v, want created, %v", img.Name, img.Record, img.Unpacked, tc.unpacked)
 					}
 				}
@@ -135,7 +132,7 @@ func TestImport(t *testing.T) {
 					}
 				}
 
-				again, err := installer.Import(ctx, tc.r, opts)
+				again, err := containerd.Import(ctx, tc.r, opts)
 				if err != nil {
 					t.Fatalf("re-import: %v", err)
 				}
@@ -143,7 +140,7 @@ func TestImport(t *testing.T) {
 					t.Errorf("re-import: %d blobs (%d bytes) written, %d skipped; want 0, 0, %d", again.BlobsWritten, again.BytesWritten, again.BlobsSkipped, res.BlobsWritten)
 				}
 				for _, img := range again.Images {
-					if img.Record != installer.RecordUnchanged || img.Unpacked != tc.unpacked {
+					if img.Record != containerd.RecordUnchanged || img.Unpacked != tc.unpacked {
 						t.Errorf("re-import %s: record %q unpacked %v", img.Name, img.Record, img.Unpacked)
 					}
 				}
@@ -157,12 +154,12 @@ func TestImport(t *testing.T) {
 		// already present must reach the manifests added by the second.
 		// Then one that unpacks what the others did not.
 		ctx := context.Background()
-		opts := installer.ImportOptions{Address: ctd.Address, Namespace: "later", NoUnpack: true, Images: []string{"library/*"}}
-		if _, err := installer.Import(ctx, mainBundle, opts); err != nil {
+		opts := containerd.ImportOptions{Address: ctd.Address, Namespace: "later", NoUnpack: true, Images: []string{"library/*"}}
+		if _, err := containerd.Import(ctx, mainBundle, opts); err != nil {
 			t.Fatal(err)
 		}
 		opts.AllPlatforms = true
-		res, err := installer.Import(ctx, mainBundle, opts)
+		res, err := containerd.Import(ctx, mainBundle, opts)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -174,13 +171,13 @@ func TestImport(t *testing.T) {
 		checkImported(t, ctd, "later", mainBundle, []string{bboxName}, "")
 
 		opts.NoUnpack, opts.AllPlatforms = false, false
-		if res, err = installer.Import(ctx, mainBundle, opts); err != nil {
+		if res, err = containerd.Import(ctx, mainBundle, opts); err != nil {
 			t.Fatal(err)
 		}
 		if !res.Images[0].Unpacked || res.BlobsWritten != 0 {
 			t.Errorf("third import: unpacked %v, %d blobs written", res.Images[0].Unpacked, res.BlobsWritten)
 		}
-		checkCtrComplete(t, ctd, "later", installer.DefaultSnapshotter, []string{bboxName}, true)
+		checkCtrComplete(t, ctd, "later", containerd.DefaultSnapshotter, []string{bboxName}, true)
 	})
 
 	t.Run("manifests present without labels", func(t *testing.T) {
@@ -188,7 +185,7 @@ func TestImport(t *testing.T) {
 		// GC labels; the import must label them, or the garbage
 		// collector takes everything below them once the lease is gone.
 		ctx := namespaces.WithNamespace(context.Background(), "unlabelled")
-		client, err := containerd.New(ctd.Address)
+		client, err := ctdclient.New(ctd.Address)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -215,7 +212,7 @@ func TestImport(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		if _, err := installer.Import(ctx, mainBundle, installer.ImportOptions{Address: ctd.Address, Namespace: "unlabelled", Images: []string{"library/bbox"}}); err != nil {
+		if _, err := containerd.Import(ctx, mainBundle, containerd.ImportOptions{Address: ctd.Address, Namespace: "unlabelled", Images: []string{"library/bbox"}}); err != nil {
 			t.Fatal(err)
 		}
 		if err := release(ctx); err != nil {
@@ -224,34 +221,34 @@ func TestImport(t *testing.T) {
 		ctd.Ctr(t, "-n", "unlabelled", "images", "tag", bboxName, "ferry.test/gc:trigger")
 		ctd.Ctr(t, "-n", "unlabelled", "images", "rm", "--sync", "ferry.test/gc:trigger")
 		checkImported(t, ctd, "unlabelled", mainBundle, []string{bboxName}, nodePlatform)
-		checkCtrComplete(t, ctd, "unlabelled", installer.DefaultSnapshotter, []string{bboxName}, true)
+		checkCtrComplete(t, ctd, "unlabelled", containerd.DefaultSnapshotter, []string{bboxName}, true)
 	})
 
 	t.Run("cancel and resume", func(t *testing.T) {
-		r := openBundle(t, testbundle.Write(t, filepath.Join(t.TempDir(), "big.tar"), map[string]testbundle.Image{
+		r := testbundle.Open(t, testbundle.Write(t, filepath.Join(t.TempDir(), "big.tar"), map[string]testbundle.Image{
 			bboxName:   testimages.Image(t, nodePlatform, testimages.WithRandomLayers(3, 256<<10)),
 			singleName: testimages.Index(t, []string{nodePlatform}, testimages.WithRandomLayers(2, 256<<10)),
 		}))
 		ctx, cancel := context.WithCancel(context.Background())
 		defer cancel()
-		obs := &cancelAfter{limit: 1400 << 10, cancel: cancel}
-		opts := installer.ImportOptions{Address: ctd.Address, Namespace: "resume", Jobs: 2, Observer: obs}
-		res, err := installer.Import(ctx, r, opts)
+		obs := &testbundle.CancelAfter{Limit: 1400 << 10, Cancel: cancel}
+		opts := containerd.ImportOptions{Address: ctd.Address, Namespace: "resume", Jobs: 2, Observer: obs}
+		res, err := containerd.Import(ctx, r, opts)
 		if !errors.Is(err, context.Canceled) {
 			t.Fatalf("cancelled import: %v, want context.Canceled", err)
 		}
-		if obs.n.Load() < obs.limit {
-			t.Fatalf("cancelled after %d bytes", obs.n.Load())
+		if obs.Sent() < obs.Limit {
+			t.Fatalf("cancelled after %d bytes", obs.Sent())
 		}
 		if leases := ctd.Ctr(t, "-n", "resume", "leases", "ls", "-q"); strings.TrimSpace(leases) != "" {
 			t.Errorf("leases left after a cancelled import: %s", leases)
 		}
 		recorded := ctrImages(t, ctd, "resume")
-		checkCtrComplete(t, ctd, "resume", installer.DefaultSnapshotter, sortedKeys(recorded), true)
+		checkCtrComplete(t, ctd, "resume", containerd.DefaultSnapshotter, sortedKeys(recorded), true)
 		t.Logf("cancelled after %d of %d bytes written; %d images recorded", res.BytesWritten, bundleBytes(t, r), len(recorded))
 
 		opts.Observer = nil
-		res, err = installer.Import(context.Background(), r, opts)
+		res, err = containerd.Import(context.Background(), r, opts)
 		if err != nil {
 			t.Fatalf("second import: %v", err)
 		}
@@ -259,7 +256,7 @@ func TestImport(t *testing.T) {
 			t.Errorf("second import wrote %d and skipped %d bytes of %d", res.BytesWritten, res.BytesSkipped, bundleBytes(t, r))
 		}
 		checkImported(t, ctd, "resume", r, []string{bboxName, singleName}, nodePlatform)
-		checkCtrComplete(t, ctd, "resume", installer.DefaultSnapshotter, []string{bboxName, singleName}, true)
+		checkCtrComplete(t, ctd, "resume", containerd.DefaultSnapshotter, []string{bboxName, singleName}, true)
 	})
 
 	t.Run("corrupt blob", func(t *testing.T) {
@@ -272,15 +269,15 @@ func TestImport(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		badLayer := layerDigest(t, layers[len(layers)-1])
-		corrupt := corruptBlobCopy(t, path, badLayer)
+		badLayer := testbundle.LayerDigest(t, layers[len(layers)-1])
+		corrupt := testbundle.CorruptCopy(t, path, badLayer)
 
-		opts := installer.ImportOptions{Address: ctd.Address, Namespace: "corrupt"}
-		res, err := installer.Import(context.Background(), corrupt, opts)
+		opts := containerd.ImportOptions{Address: ctd.Address, Namespace: "corrupt"}
+		res, err := containerd.Import(context.Background(), corrupt, opts)
 		var cerr *transfer.CopyError
 		switch {
-		case !errors.Is(err, installer.ErrImagesFailed) || !errors.Is(err, transfer.ErrDigestMismatch):
-			t.Fatalf("import of a corrupt bundle: %v, want ErrImagesFailed and ErrDigestMismatch", err)
+		case !errors.Is(err, manifests.ErrImagesFailed) || !errors.Is(err, transfer.ErrDigestMismatch):
+			t.Fatalf("import of a corrupt bundle: %v, want manifests.ErrImagesFailed and ErrDigestMismatch", err)
 		case !errors.As(err, &cerr) || cerr.Desc.Digest != badLayer || cerr.Origin != transfer.Source:
 			t.Fatalf("error %v does not name the source blob %s", err, badLayer)
 		case !strings.Contains(err.Error(), badLayer.String()) || !strings.Contains(err.Error(), badName):
@@ -295,13 +292,13 @@ func TestImport(t *testing.T) {
 		if got := sortedKeys(ctrImages(t, ctd, "corrupt")); !slices.Equal(got, want) {
 			t.Fatalf("image records after a failed import: %v, want only %v", got, want)
 		}
-		checkCtrComplete(t, ctd, "corrupt", installer.DefaultSnapshotter, []string{goodName}, true)
+		checkCtrComplete(t, ctd, "corrupt", containerd.DefaultSnapshotter, []string{goodName}, true)
 
 		// The failed blob left nothing that poisons a run with good bytes.
-		if _, err := installer.Import(context.Background(), openBundle(t, path), opts); err != nil {
+		if _, err := containerd.Import(context.Background(), testbundle.Open(t, path), opts); err != nil {
 			t.Fatalf("import of the good bundle after the corrupt one: %v", err)
 		}
-		checkCtrComplete(t, ctd, "corrupt", installer.DefaultSnapshotter, []string{badName, goodName}, true)
+		checkCtrComplete(t, ctd, "corrupt", containerd.DefaultSnapshotter, []string{badName, goodName}, true)
 	})
 
 	t.Run("errors", func(t *testing.T) {
@@ -313,30 +310,30 @@ func TestImport(t *testing.T) {
 		for _, tc := range []struct {
 			name    string
 			r       *bundle.Reader
-			opts    installer.ImportOptions
+			opts    containerd.ImportOptions
 			want    []error
 			mention []string
 		}{
-			{name: "containerd not running", opts: installer.ImportOptions{Address: staleSocket(t)},
-				want: []error{installer.ErrUnreachable, syscall.ECONNREFUSED}, mention: []string{"not running"}},
-			{name: "no socket", opts: installer.ImportOptions{Address: filepath.Join(tmp, "none.sock")},
-				want: []error{installer.ErrUnreachable, fs.ErrNotExist}, mention: []string{"--address"}},
-			{name: "not a socket", opts: installer.ImportOptions{Address: notSocket},
-				want: []error{installer.ErrUnreachable}},
-			{name: "wrong socket", opts: installer.ImportOptions{Address: ctd.Address + ".ttrpc"},
-				want: []error{installer.ErrUnreachable}, mention: []string{"--address"}},
-			{name: "unknown snapshotter", opts: installer.ImportOptions{Address: ctd.Address, Snapshotter: "nosuch"},
-				want: []error{installer.ErrSnapshotterUnavailable}, mention: []string{`"nosuch"`, "overlayfs", "--snapshotter"}},
-			{name: "platform missing", r: armBundle, opts: installer.ImportOptions{Address: ctd.Address},
-				want: []error{installer.ErrPlatformMissing}, mention: []string{armName, nodePlatform, "it has linux/arm64"}},
-			{name: "platform missing, one asked", opts: installer.ImportOptions{Address: ctd.Address, Platform: "linux/s390x"},
-				want: []error{installer.ErrPlatformMissing}, mention: []string{"linux/s390x"}},
-			{name: "no image matched", opts: installer.ImportOptions{Address: ctd.Address, Images: []string{"library/*", "nosuch/*"}},
-				want: []error{installer.ErrNoImages}, mention: []string{"nosuch/*"}},
-			{name: "bad platform", opts: installer.ImportOptions{Address: ctd.Address, Platform: "linux"},
-				want: []error{installer.ErrInvalidOptions, manifests.ErrInvalidPlatform}},
-			{name: "bad glob", opts: installer.ImportOptions{Address: ctd.Address, Images: []string{"["}},
-				want: []error{installer.ErrInvalidOptions}},
+			{name: "containerd not running", opts: containerd.ImportOptions{Address: staleSocket(t)},
+				want: []error{manifests.ErrUnreachable, syscall.ECONNREFUSED}, mention: []string{"not running"}},
+			{name: "no socket", opts: containerd.ImportOptions{Address: filepath.Join(tmp, "none.sock")},
+				want: []error{manifests.ErrUnreachable, fs.ErrNotExist}, mention: []string{"--address"}},
+			{name: "not a socket", opts: containerd.ImportOptions{Address: notSocket},
+				want: []error{manifests.ErrUnreachable}},
+			{name: "wrong socket", opts: containerd.ImportOptions{Address: ctd.Address + ".ttrpc"},
+				want: []error{manifests.ErrUnreachable}, mention: []string{"--address"}},
+			{name: "unknown snapshotter", opts: containerd.ImportOptions{Address: ctd.Address, Snapshotter: "nosuch"},
+				want: []error{containerd.ErrSnapshotterUnavailable}, mention: []string{`"nosuch"`, "overlayfs", "--snapshotter"}},
+			{name: "platform missing", r: armBundle, opts: containerd.ImportOptions{Address: ctd.Address},
+				want: []error{manifests.ErrPlatformMissing}, mention: []string{armName, nodePlatform, "it has linux/arm64"}},
+			{name: "platform missing, one asked", opts: containerd.ImportOptions{Address: ctd.Address, Platform: "linux/s390x"},
+				want: []error{manifests.ErrPlatformMissing}, mention: []string{"linux/s390x"}},
+			{name: "no image matched", opts: containerd.ImportOptions{Address: ctd.Address, Images: []string{"library/*", "nosuch/*"}},
+				want: []error{manifests.ErrNoImages}, mention: []string{"nosuch/*"}},
+			{name: "bad platform", opts: containerd.ImportOptions{Address: ctd.Address, Platform: "linux"},
+				want: []error{manifests.ErrInvalidArgument, manifests.ErrInvalidPlatform}},
+			{name: "bad glob", opts: containerd.ImportOptions{Address: ctd.Address, Images: []string{"["}},
+				want: []error{manifests.ErrInvalidArgument}},
 		} {
 			t.Run(tc.name, func(t *testing.T) {
 				r := tc.r
@@ -345,7 +342,7 @@ func TestImport(t *testing.T) {
 				}
 				opts := tc.opts
 				opts.Namespace = "errors"
-				res, err := installer.Import(context.Background(), r, opts)
+				res, err := containerd.Import(context.Background(), r, opts)
 				if res != nil || err == nil {
 					t.Fatalf("import: %+v, %v; want an error", res, err)
 				}
@@ -354,7 +351,7 @@ func TestImport(t *testing.T) {
 						t.Errorf("error %q is not %q", err, want)
 					}
 				}
-				if errors.Is(err, installer.ErrUnreachable) {
+				if errors.Is(err, manifests.ErrUnreachable) {
 					tc.mention = append(tc.mention, opts.Address)
 				}
 				for _, m := range tc.mention {
@@ -391,7 +388,7 @@ func TestImport(t *testing.T) {
 		}
 		got := parseImportHelper(t, out)
 		if !got.Unreachable || !got.Permission || !strings.Contains(got.Message, ctd.Address) || !strings.Contains(got.Message, "root") {
-			t.Fatalf("import as nobody: %+v; want ErrUnreachable and fs.ErrPermission naming the socket and root", got)
+			t.Fatalf("import as nobody: %+v; want manifests.ErrUnreachable and fs.ErrPermission naming the socket and root", got)
 		}
 		t.Logf("as nobody: %s", got.Message)
 	})
@@ -417,10 +414,10 @@ func TestImportHelperProcess(t *testing.T) {
 	if addr == "" {
 		return
 	}
-	r := openBundle(t, os.Getenv(importHelperBundleEnv))
-	_, err := installer.Import(context.Background(), r, installer.ImportOptions{Address: addr, AllPlatforms: true})
+	r := testbundle.Open(t, os.Getenv(importHelperBundleEnv))
+	_, err := containerd.Import(context.Background(), r, containerd.ImportOptions{Address: addr, AllPlatforms: true})
 	b, _ := json.Marshal(importHelperResult{
-		Unreachable: errors.Is(err, installer.ErrUnreachable),
+		Unreachable: errors.Is(err, manifests.ErrUnreachable),
 		Permission:  errors.Is(err, fs.ErrPermission),
 		Message:     fmt.Sprint(err),
 	})
@@ -443,24 +440,14 @@ func parseImportHelper(t *testing.T, out []byte) importHelperResult {
 	return importHelperResult{}
 }
 
-func openBundle(t *testing.T, path string) *bundle.Reader {
-	t.Helper()
-	r, err := bundle.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { r.Close() })
-	return r
-}
-
-func importSnapshotter(opts installer.ImportOptions) string {
+func importSnapshotter(opts containerd.ImportOptions) string {
 	if opts.Snapshotter == "" {
-		return installer.DefaultSnapshotter
+		return containerd.DefaultSnapshotter
 	}
 	return opts.Snapshotter
 }
 
-func importedNames(res *installer.ImportResult) []string {
+func importedNames(res *containerd.ImportResult) []string {
 	var out []string
 	for _, img := range res.Images {
 		out = append(out, img.Name)
@@ -662,62 +649,6 @@ func repoDigest(t *testing.T, r *bundle.Reader, name string) string {
 		t.Fatal(err)
 	}
 	return named.Name() + "@" + img.Descriptor.Digest.String()
-}
-
-// cancelAfter is a transfer.Observer that cancels the import once limit
-// bytes have been sent.
-type cancelAfter struct {
-	limit  int64
-	cancel context.CancelFunc
-	n      atomic.Int64
-	once   sync.Once
-}
-
-func (c *cancelAfter) Started(ocispec.Descriptor) {}
-
-func (c *cancelAfter) Transferred(_ ocispec.Descriptor, n int64) {
-	if c.n.Add(n) >= c.limit {
-		c.once.Do(c.cancel)
-	}
-}
-
-func (c *cancelAfter) Done(ocispec.Descriptor, transfer.Status) {}
-
-func layerDigest(t *testing.T, l v1.Layer) digest.Digest {
-	t.Helper()
-	h, err := l.Digest()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return digest.Digest(h.String())
-}
-
-// corruptBlobCopy copies the bundle at path, flips a byte in the middle of
-// blob d, and opens the copy.
-func corruptBlobCopy(t *testing.T, path string, d digest.Digest) *bundle.Reader {
-	t.Helper()
-	orig := openBundle(t, path)
-	sr, err := orig.Blob(d)
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, off, n := sr.Outer()
-	dst := filepath.Join(t.TempDir(), "corrupt.tar")
-	copyTestFile(t, path, dst, 0o644)
-	f, err := os.OpenFile(dst, os.O_RDWR, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	b := make([]byte, 1)
-	if _, err := f.ReadAt(b, off+n/2); err != nil {
-		t.Fatal(err)
-	}
-	b[0] ^= 0xff
-	if _, err := f.WriteAt(b, off+n/2); err != nil {
-		t.Fatal(err)
-	}
-	return openBundle(t, dst)
 }
 
 // staleSocket returns the path of a unix socket nobody listens on any

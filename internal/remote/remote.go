@@ -1,4 +1,4 @@
-package installer
+package remote
 
 import (
 	"context"
@@ -27,11 +27,11 @@ import (
 	"github.com/ferry-oci/ferry/manifests"
 )
 
-// RemoteOptions say how to reach a registry. The zero value speaks HTTPS,
+// Options say how to reach a registry. The zero value speaks HTTPS,
 // verifies certificates against the system's CAs, takes credentials from
 // the docker config (DOCKER_CONFIG or ~/.docker/config.json) and keeps
 // transfer.DefaultJobs requests in flight.
-type RemoteOptions struct {
+type Options struct {
 	// PlainHTTP allows plain HTTP. Without it ferry speaks HTTPS only, to
 	// localhost and private addresses too (where go-containerregistry
 	// would otherwise fall back to HTTP silently), so credentials never
@@ -65,10 +65,10 @@ var retryStatusCodes = []int{
 // writes to. It remembers which repository holds each blob it has seen or
 // stored, so a blob goes over the wire once per registry and is mounted
 // into the other repositories.
-type Remote struct {
+type Client struct {
 	host   string
 	reg    name.Registry
-	opts   RemoteOptions
+	opts   Options
 	base   http.RoundTripper
 	puller *remote.Puller
 	pusher *remote.Pusher
@@ -86,12 +86,12 @@ type blobPlace struct {
 	ok   bool
 }
 
-// NewRemote returns a client of the registry at host ("reg.local:5000").
+// New returns a client of the registry at host ("reg.local:5000").
 // It does no I/O beyond reading opts.CAFile; Ping checks the registry.
-func NewRemote(host string, opts RemoteOptions) (*Remote, error) {
+func New(host string, opts Options) (*Client, error) {
 	reg, err := name.NewRegistry(host, nameOptions(opts)...)
 	if err != nil {
-		return nil, fmt.Errorf("%w: registry %q: %v", ErrInvalidOptions, host, err)
+		return nil, fmt.Errorf("%w: registry %q: %v", manifests.ErrInvalidArgument, host, err)
 	}
 	base, err := opts.transport()
 	if err != nil {
@@ -121,24 +121,24 @@ func NewRemote(host string, opts RemoteOptions) (*Remote, error) {
 	if jobs <= 0 {
 		jobs = transfer.DefaultJobs
 	}
-	return &Remote{
+	return &Client{
 		host: host, reg: reg, opts: opts, base: base, puller: puller, pusher: pusher,
 		sem: make(chan struct{}, jobs), blobs: map[digest.Digest]*blobPlace{},
 	}, nil
 }
 
-func nameOptions(opts RemoteOptions) []name.Option {
+func nameOptions(opts Options) []name.Option {
 	if opts.PlainHTTP {
 		return []name.Option{name.Insecure}
 	}
 	return nil
 }
 
-func (o RemoteOptions) basic() authn.Authenticator {
+func (o Options) basic() authn.Authenticator {
 	return &authn.Basic{Username: o.Username, Password: o.Password}
 }
 
-func (o RemoteOptions) keychain() authn.Keychain {
+func (o Options) keychain() authn.Keychain {
 	if o.Keychain != nil {
 		return o.Keychain
 	}
@@ -147,20 +147,20 @@ func (o RemoteOptions) keychain() authn.Keychain {
 
 // transport is the HTTP transport under go-containerregistry's auth and
 // retries: TLS as the options say, and no plain HTTP unless PlainHTTP.
-func (o RemoteOptions) transport() (http.RoundTripper, error) {
+func (o Options) transport() (http.RoundTripper, error) {
 	tr := remote.DefaultTransport.(*http.Transport).Clone()
 	cfg := &tls.Config{MinVersion: tls.VersionTLS12, InsecureSkipVerify: o.Insecure} //nolint:gosec // --insecure asks for it
 	if o.CAFile != "" {
 		pem, err := os.ReadFile(o.CAFile)
 		if err != nil {
-			return nil, fmt.Errorf("%w: CA file: %v", ErrInvalidOptions, err)
+			return nil, fmt.Errorf("%w: CA file: %v", manifests.ErrInvalidArgument, err)
 		}
 		pool, err := x509.SystemCertPool()
 		if err != nil {
 			pool = x509.NewCertPool()
 		}
 		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("%w: CA file %s holds no PEM certificate", ErrInvalidOptions, o.CAFile)
+			return nil, fmt.Errorf("%w: CA file %s holds no PEM certificate", manifests.ErrInvalidArgument, o.CAFile)
 		}
 		cfg.RootCAs = pool
 	}
@@ -181,18 +181,18 @@ func (g *schemeGuard) RoundTrip(req *http.Request) (*http.Response, error) {
 		if req.Body != nil {
 			req.Body.Close()
 		}
-		return nil, fmt.Errorf("%w: refusing plain HTTP to %s without --plain-http", ErrPlainHTTP, req.URL.Host)
+		return nil, fmt.Errorf("%w: refusing plain HTTP to %s without --plain-http", manifests.ErrPlainHTTP, req.URL.Host)
 	}
 	return g.inner.RoundTrip(req)
 }
 
 // Host returns the registry host.
-func (r *Remote) Host() string { return r.host }
+func (r *Client) Host() string { return r.host }
 
 // Ping checks that the registry answers on the expected scheme, that its
 // certificate is trusted and that it accepts the credentials. Its errors
-// match ErrUnreachable, ErrPlainHTTP, ErrTLSTrust or ErrAuth.
-func (r *Remote) Ping(ctx context.Context) error {
+// match manifests.ErrUnreachable, manifests.ErrPlainHTTP, manifests.ErrTLSTrust or manifests.ErrUnauthorized.
+func (r *Client) Ping(ctx context.Context) error {
 	scheme := "https"
 	if r.opts.PlainHTTP {
 		scheme = "http"
@@ -213,7 +213,7 @@ func (r *Remote) Ping(ctx context.Context) error {
 	return r.get(ctx, &http.Client{Transport: tr}, url, http.StatusOK)
 }
 
-func (r *Remote) get(ctx context.Context, client *http.Client, url string, ok ...int) error {
+func (r *Client) get(ctx context.Context, client *http.Client, url string, ok ...int) error {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
 		return err
@@ -226,7 +226,7 @@ func (r *Remote) get(ctx context.Context, client *http.Client, url string, ok ..
 	return r.classify(transport.CheckError(resp, ok...))
 }
 
-func (r *Remote) authenticator(ctx context.Context) (authn.Authenticator, error) {
+func (r *Client) authenticator(ctx context.Context) (authn.Authenticator, error) {
 	if r.opts.Username != "" {
 		return r.opts.basic(), nil
 	}
@@ -239,7 +239,7 @@ func (r *Remote) authenticator(ctx context.Context) (authn.Authenticator, error)
 
 // classify wraps a registry error with the installer sentinel that says
 // what went wrong, the registry and what to do.
-func (r *Remote) classify(err error) error {
+func (r *Client) classify(err error) error {
 	var (
 		terr    *transport.Error
 		unknown x509.UnknownAuthorityError
@@ -251,19 +251,19 @@ func (r *Remote) classify(err error) error {
 	)
 	switch {
 	case err == nil, errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded),
-		errors.Is(err, ErrAuth), errors.Is(err, ErrUnreachable), errors.Is(err, ErrPlainHTTP),
-		errors.Is(err, ErrTLSTrust), errors.Is(err, ErrMediaTypeRejected):
+		errors.Is(err, manifests.ErrUnauthorized), errors.Is(err, manifests.ErrUnreachable), errors.Is(err, manifests.ErrPlainHTTP),
+		errors.Is(err, manifests.ErrTLSTrust), errors.Is(err, manifests.ErrMediaTypeRejected):
 		return err
 	case errors.As(err, &terr) && (terr.StatusCode == http.StatusUnauthorized || terr.StatusCode == http.StatusForbidden):
 		return fmt.Errorf("%w at %s (HTTP %d; check --username and --password-stdin, or docker login %s): %w",
-			ErrAuth, r.host, terr.StatusCode, r.host, err)
+			manifests.ErrUnauthorized, r.host, terr.StatusCode, r.host, err)
 	case errors.Is(err, http.ErrSchemeMismatch):
-		return fmt.Errorf("%w: %s answers HTTPS requests in plain HTTP; pass --plain-http if that is intended", ErrPlainHTTP, r.host)
+		return fmt.Errorf("%w: %s answers HTTPS requests in plain HTTP; pass --plain-http if that is intended", manifests.ErrPlainHTTP, r.host)
 	case errors.As(err, &unknown), errors.As(err, &verify), errors.As(err, &host), errors.As(err, &invalid):
 		return fmt.Errorf("%w: TLS trust problem with %s (%w); pass --ca-file with the CA that signed its certificate, or --insecure to skip verification",
-			ErrTLSTrust, r.host, err)
+			manifests.ErrTLSTrust, r.host, err)
 	case errors.As(err, &opErr), errors.As(err, &dnsErr), errors.Is(err, io.ErrUnexpectedEOF):
-		return fmt.Errorf("registry %s %w: %w", r.host, ErrUnreachable, err)
+		return fmt.Errorf("registry %s %w: %w", r.host, manifests.ErrUnreachable, err)
 	}
 	return err
 }
@@ -272,23 +272,23 @@ func (r *Remote) classify(err error) error {
 // registry as a transfer.Target and transfer.Mounter. src, when not nil,
 // re-reads a blob whose upload must be retried (the engine's stream can be
 // read once); it is the source of the copies into the repository.
-func (r *Remote) Repository(path string, src transfer.Fetcher) (*RemoteRepository, error) {
-	if err := checkRepositoryPath(path); err != nil {
+func (r *Client) Repository(path string, src transfer.Fetcher) (*Repository, error) {
+	if err := CheckRepositoryPath(path); err != nil {
 		return nil, fmt.Errorf("%w: repository %s/%s: %v", manifests.ErrInvalidReference, r.host, path, err)
 	}
-	return &RemoteRepository{r: r, repo: r.reg.Repo(path), src: src}, nil
+	return &Repository{r: r, repo: r.reg.Repo(path), src: src}, nil
 }
 
-// checkRepositoryPath checks a repository path below a registry host.
+// CheckRepositoryPath checks a repository path below a registry host.
 // (name.NewRepository would read a first component without a dot or
 // colon, as in "harbor/library/nginx", as a path on Docker Hub.)
-func checkRepositoryPath(path string) error {
+func CheckRepositoryPath(path string) error {
 	_, err := name.NewRepository("registry.invalid/" + path)
 	return err
 }
 
 // acquire takes one of the Remote's request slots.
-func (r *Remote) acquire(ctx context.Context) (func(), error) {
+func (r *Client) acquire(ctx context.Context) (func(), error) {
 	select {
 	case r.sem <- struct{}{}:
 		return func() { <-r.sem }, nil
@@ -298,7 +298,7 @@ func (r *Remote) acquire(ctx context.Context) (func(), error) {
 }
 
 // found records that repo holds blob d.
-func (r *Remote) found(d digest.Digest, repo name.Repository) {
+func (r *Client) found(d digest.Digest, repo name.Repository) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.blobs[d] == nil {
@@ -312,7 +312,7 @@ func (r *Remote) found(d digest.Digest, repo name.Repository) {
 // report the upload's end. When another repository already holds the blob
 // or is being sent it, it returns that place instead: its sender holds a
 // job slot, so waiting for it always ends.
-func (r *Remote) sending(d digest.Digest, repo name.Repository) (end func(ok bool), other *blobPlace) {
+func (r *Client) sending(d digest.Digest, repo name.Repository) (end func(ok bool), other *blobPlace) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if p := r.blobs[d]; p != nil {
@@ -348,7 +348,7 @@ func (p *blobPlace) wait(ctx context.Context, mu *sync.Mutex) (bool, error) {
 
 // mountSource returns another repository that holds blob d, waiting for
 // an upload of it in flight.
-func (r *Remote) mountSource(ctx context.Context, d digest.Digest, repo name.Repository) (name.Repository, bool, error) {
+func (r *Client) mountSource(ctx context.Context, d digest.Digest, repo name.Repository) (name.Repository, bool, error) {
 	r.mu.Lock()
 	p := r.blobs[d]
 	r.mu.Unlock()
@@ -359,26 +359,26 @@ func (r *Remote) mountSource(ctx context.Context, d digest.Digest, repo name.Rep
 	return p.repo, ok, err
 }
 
-// RemoteRepository is one repository of a registry: a transfer.Target (HEAD
+// Repository is one repository of a registry: a transfer.Target (HEAD
 // and upload of blobs, PUT of manifests by digest) and a transfer.Mounter
 // (cross-repository mount from a repository of the same registry that got
 // the blob in this run).
-type RemoteRepository struct {
-	r    *Remote
+type Repository struct {
+	r    *Client
 	repo name.Repository
 	src  transfer.Fetcher
 }
 
 var (
-	_ transfer.Target  = (*RemoteRepository)(nil)
-	_ transfer.Mounter = (*RemoteRepository)(nil)
+	_ transfer.Target  = (*Repository)(nil)
+	_ transfer.Mounter = (*Repository)(nil)
 )
 
 // Name returns the repository's full name, "host/path".
-func (t *RemoteRepository) Name() string { return t.repo.Name() }
+func (t *Repository) Name() string { return t.repo.Name() }
 
 // Exists implements transfer.Exister: HEAD of the manifest or blob by digest.
-func (t *RemoteRepository) Exists(ctx context.Context, desc ocispec.Descriptor) (bool, error) {
+func (t *Repository) Exists(ctx context.Context, desc ocispec.Descriptor) (bool, error) {
 	release, err := t.r.acquire(ctx)
 	if err != nil {
 		return false, err
@@ -418,7 +418,7 @@ var errNotMounted = errors.New("registry did not mount the blob")
 // Mount implements transfer.Mounter: when another repository of the
 // registry holds the blob (or is being sent it), ask the registry to mount
 // it from there.
-func (t *RemoteRepository) Mount(ctx context.Context, desc ocispec.Descriptor) (bool, error) {
+func (t *Repository) Mount(ctx context.Context, desc ocispec.Descriptor) (bool, error) {
 	if manifests.IsGraphNode(desc.MediaType) {
 		return false, nil
 	}
@@ -435,7 +435,7 @@ func (t *RemoteRepository) Mount(ctx context.Context, desc ocispec.Descriptor) (
 }
 
 // mountAfter waits for the upload to other and mounts the blob from there.
-func (t *RemoteRepository) mountAfter(ctx context.Context, desc ocispec.Descriptor, other *blobPlace) (bool, error) {
+func (t *Repository) mountAfter(ctx context.Context, desc ocispec.Descriptor, other *blobPlace) (bool, error) {
 	ok, err := other.wait(ctx, &t.r.mu)
 	if err != nil || !ok {
 		return false, err
@@ -445,7 +445,7 @@ func (t *RemoteRepository) mountAfter(ctx context.Context, desc ocispec.Descript
 
 // mountFrom asks the registry to mount the blob from another repository;
 // the caller holds a job slot.
-func (t *RemoteRepository) mountFrom(ctx context.Context, desc ocispec.Descriptor, from name.Repository) (bool, error) {
+func (t *Repository) mountFrom(ctx context.Context, desc ocispec.Descriptor, from name.Repository) (bool, error) {
 	l := &remote.MountableLayer{Layer: (&blobLayer{ctx: ctx, desc: desc}).layer(), Reference: from.Digest(desc.Digest.String())}
 	err := t.r.pusher.Upload(ctx, t.repo, l)
 	if errors.Is(err, errNotMounted) {
@@ -461,7 +461,7 @@ func (t *RemoteRepository) mountFrom(ctx context.Context, desc ocispec.Descripto
 // Push implements transfer.Pusher: a manifest is PUT by digest, any other
 // blob uploaded. An upload retried after a network error re-reads the blob
 // from the repository's source.
-func (t *RemoteRepository) Push(ctx context.Context, desc ocispec.Descriptor, content io.Reader) error {
+func (t *Repository) Push(ctx context.Context, desc ocispec.Descriptor, content io.Reader) error {
 	release, err := t.r.acquire(ctx)
 	if err != nil {
 		return err
@@ -498,7 +498,7 @@ func (t *RemoteRepository) Push(ctx context.Context, desc ocispec.Descriptor, co
 
 // Tag points tag at the manifest desc, whose bytes are content, unless it
 // already points there.
-func (t *RemoteRepository) Tag(ctx context.Context, tag string, desc ocispec.Descriptor, content []byte) error {
+func (t *Repository) Tag(ctx context.Context, tag string, desc ocispec.Descriptor, content []byte) error {
 	ref := t.repo.Tag(tag)
 	got, err := t.r.puller.Head(ctx, ref)
 	switch {
@@ -511,7 +511,7 @@ func (t *RemoteRepository) Tag(ctx context.Context, tag string, desc ocispec.Des
 }
 
 // put PUTs a manifest by digest or tag.
-func (t *RemoteRepository) put(ctx context.Context, ref name.Reference, desc ocispec.Descriptor, content []byte) error {
+func (t *Repository) put(ctx context.Context, ref name.Reference, desc ocispec.Descriptor, content []byte) error {
 	err := t.r.pusher.Put(ctx, ref, rawManifest{content: content, mediaType: desc.MediaType})
 	var terr *transport.Error
 	if errors.As(err, &terr) && isOCI(desc.MediaType) &&
@@ -519,7 +519,7 @@ func (t *RemoteRepository) put(ctx context.Context, ref name.Reference, desc oci
 		hasCode(terr, transport.ManifestInvalidErrorCode, transport.UnsupportedErrorCode) {
 		return fmt.Errorf("%w: %s refused %s %s (HTTP %d): it does not seem to support OCI images; "+
 			"upgrade it (distribution 2.7+, Harbor 2+, ...), since the digests can be kept only with the OCI media types: %w",
-			ErrMediaTypeRejected, t.r.host, desc.MediaType, desc.Digest, terr.StatusCode, err)
+			manifests.ErrMediaTypeRejected, t.r.host, desc.MediaType, desc.Digest, terr.StatusCode, err)
 	}
 	return t.r.classify(err)
 }

@@ -1,4 +1,4 @@
-package installer
+package containerd
 
 import (
 	"bytes"
@@ -69,13 +69,13 @@ func connect(ctx context.Context, address, namespace string) (*containerd.Client
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
 		}
-		return nil, fmt.Errorf("containerd at %s: the socket does not answer as containerd's gRPC API (give containerd's own socket with --address, not its .ttrpc socket nor docker's): %w: %w", address, ErrUnreachable, err)
+		return nil, fmt.Errorf("containerd at %s: the socket does not answer as containerd's gRPC API (give containerd's own socket with --address, not its .ttrpc socket nor docker's): %w: %w", address, manifests.ErrUnreachable, err)
 	}
 	return client, nil
 }
 
 // dialError explains a failure to connect to containerd's socket. It wraps
-// ErrUnreachable and the system error (fs.ErrNotExist, fs.ErrPermission,
+// manifests.ErrUnreachable and the system error (fs.ErrNotExist, fs.ErrPermission,
 // syscall.ECONNREFUSED, ...).
 func dialError(address string, err error) error {
 	hint := "cannot connect"
@@ -87,7 +87,7 @@ func dialError(address string, err error) error {
 	case errors.Is(err, syscall.ECONNREFUSED):
 		hint = "connection refused: containerd is not running (start it, e.g. systemctl start containerd), or this is not its socket"
 	}
-	return fmt.Errorf("containerd at %s: %s: %w: %w", address, hint, ErrUnreachable, err)
+	return fmt.Errorf("containerd at %s: %s: %w: %w", address, hint, manifests.ErrUnreachable, err)
 }
 
 // checkSnapshotter fails, naming the snapshotters containerd has, unless

@@ -1,4 +1,4 @@
-package installer
+package containerd
 
 import (
 	"context"
@@ -134,7 +134,7 @@ type importPlan struct {
 // failure writes only what is missing.
 //
 // Images are imported independently: when some fail, the others are still
-// recorded, and the error wraps ErrImagesFailed and each image's error. The
+// recorded, and the error wraps manifests.ErrImagesFailed and each image's error. The
 // result is non-nil once writing has begun.
 func Import(ctx context.Context, r *bundle.Reader, opts ImportOptions) (*ImportResult, error) {
 	start := time.Now()
@@ -213,7 +213,7 @@ func Import(ctx context.Context, r *bundle.Reader, opts ImportOptions) (*ImportR
 		}
 	}
 	if len(errs) > 0 {
-		return res, fmt.Errorf("%w: %d of %d: %w", ErrImagesFailed, len(errs), len(res.Images), errors.Join(errs...))
+		return res, fmt.Errorf("%w: %d of %d: %w", manifests.ErrImagesFailed, len(errs), len(res.Images), errors.Join(errs...))
 	}
 	return res, nil
 }
@@ -237,7 +237,7 @@ func newImportPlan(opts ImportOptions) (*importPlan, error) {
 	if p.Platform != "" {
 		spec, err := manifests.ParsePlatform(p.Platform)
 		if err != nil {
-			return nil, fmt.Errorf("%w: %w", ErrInvalidOptions, err)
+			return nil, fmt.Errorf("%w: %w", manifests.ErrInvalidArgument, err)
 		}
 		p.unpack, p.match = spec, platforms.Only(spec)
 	}
@@ -283,7 +283,7 @@ func selectPlatform(m platforms.MatchComparer) transfer.SelectFunc {
 		all := func(context.Context, ocispec.Descriptor) ([]ocispec.Descriptor, error) { return children, nil }
 		kept, err := images.LimitManifests(images.FilterPlatforms(all, m), m, 1)(ctx, parent)
 		if err != nil {
-			return nil, fmt.Errorf("index %s: %w", parent.Digest, ErrPlatformMissing)
+			return nil, fmt.Errorf("index %s: %w", parent.Digest, manifests.ErrPlatformMissing)
 		}
 		return kept, nil
 	}
@@ -309,7 +309,7 @@ func (p *importPlan) platforms(ctx context.Context, r *bundle.Reader, img bundle
 		return has, found, nil
 	case !found:
 		return nil, false, fmt.Errorf("image %s has no %s (%w); it has %s: choose one with --platform, or use --all-platforms",
-			img.Name, manifests.FormatPlatform(p.unpack), ErrPlatformMissing, strings.Join(has, ", "))
+			img.Name, manifests.FormatPlatform(p.unpack), manifests.ErrPlatformMissing, strings.Join(has, ", "))
 	}
 	return []string{manifests.FormatPlatform(p.unpack)}, true, nil
 }
@@ -432,11 +432,11 @@ func digestName(name string, d digest.Digest) string {
 // A pattern is tried against the full reference and its shorter forms, so
 // "tkestack/*", "docker.io/tkestack/*:v1", "nginx" and "nginx:1.25" all
 // select what they say. A pattern that matches nothing is an error
-// wrapping ErrNoImages.
+// wrapping manifests.ErrNoImages.
 func MatchImages(imgs []bundle.Image, patterns []string) ([]bundle.Image, error) {
 	if len(patterns) == 0 {
 		if len(imgs) == 0 {
-			return nil, fmt.Errorf("bundle: %w", ErrNoImages)
+			return nil, fmt.Errorf("bundle: %w", manifests.ErrNoImages)
 		}
 		return imgs, nil
 	}
@@ -449,7 +449,7 @@ func MatchImages(imgs []bundle.Image, patterns []string) ([]bundle.Image, error)
 			for _, f := range forms {
 				ok, err := path.Match(pat, f)
 				if err != nil {
-					return nil, fmt.Errorf("%w: image pattern %q: %w", ErrInvalidOptions, pat, err)
+					return nil, fmt.Errorf("%w: image pattern %q: %w", manifests.ErrInvalidArgument, pat, err)
 				}
 				if ok {
 					used[i], matched = true, true
@@ -463,7 +463,7 @@ func MatchImages(imgs []bundle.Image, patterns []string) ([]bundle.Image, error)
 	}
 	for i, ok := range used {
 		if !ok {
-			return nil, fmt.Errorf("image pattern %q: %w in the bundle", patterns[i], ErrNoImages)
+			return nil, fmt.Errorf("image pattern %q: %w in the bundle", patterns[i], manifests.ErrNoImages)
 		}
 	}
 	return out, nil

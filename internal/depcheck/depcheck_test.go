@@ -11,7 +11,10 @@ import (
 )
 
 // libraries are the packages other programs may import.
-var libraries = []string{"manifests", "transfer", "bundle", "source", "registry", "installer"}
+var libraries = []string{
+	"manifests", "manifests/imagelist", "internal/transfer", "internal/remote",
+	"bundle", "bundle/build", "registry", "installer", "installer/containerd",
+}
 
 // cliOnly are the modules only cmd/ferry may import directly.
 var cliOnly = []string{"github.com/spf13/cobra", "github.com/spf13/pflag", "github.com/sirupsen/logrus", "github.com/vbauerster/mpb"}

@@ -1,9 +1,10 @@
 // Package registry serves a bundle as an OCI registry: distribution/v3's
 // handlers over a storage driver of ferry's that presents the bundle,
 // read in place through bundle.Reader, as distribution's storage layout,
-// layered under a filesystem driver that keeps pushes. It adds TLS
-// (given or self-signed), htpasswd authentication, containerd's ?ns=
-// mirror parameter and one access line per request.
+// layered under a filesystem driver that keeps pushes. It adds the OCI
+// referrers API (which distribution v3 lacks), TLS (given or self-signed),
+// htpasswd authentication, containerd's ?ns= mirror parameter and one
+// access line per request.
 package registry
 
 import "errors"

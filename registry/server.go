@@ -113,7 +113,11 @@ func New(ctx context.Context, r *bundle.Reader, opts Options) (*Server, error) {
 		s.Close()
 		return nil, err
 	}
-	var h http.Handler = s.app
+	h, err := s.withReferrers(ctx, s.app)
+	if err != nil {
+		s.Close()
+		return nil, err
+	}
 	h = s.withNamespace(h)
 	if opts.ReadOnly {
 		h = refuseWrites(h)
@@ -173,11 +177,16 @@ func (s *Server) newApp(ctx context.Context) (app *handlers.App, err error) {
 	cfg.Tags.MaxTags = maxListEntries
 	cfg.Log.AccessLog.Disabled = true
 	if s.opts.Htpasswd != "" {
-		cfg.Auth = configuration.Auth{"htpasswd": configuration.Parameters{"realm": "ferry", "path": s.opts.Htpasswd}}
+		cfg.Auth = configuration.Auth{"htpasswd": s.htpasswdParams()}
 	}
 	// The application lives until Close, not until ctx ends: requests in
 	// flight finish after a shutdown begins.
 	return handlers.NewApp(context.WithoutCancel(ctx), cfg), nil
+}
+
+// htpasswdParams configure distribution's htpasswd access controller.
+func (s *Server) htpasswdParams() configuration.Parameters {
+	return configuration.Parameters{"realm": "ferry", "path": s.opts.Htpasswd}
 }
 
 func randomHex() (string, error) {
@@ -323,7 +332,7 @@ func (s *Server) withAccessLog(next http.Handler) http.Handler {
 
 // repoRoute matches the requests for a repository's content that
 // containerd qualifies with ?ns=HOST when it pulls through a mirror.
-var repoRoute = regexp.MustCompile(`^/v2/(.+)/(manifests/[^/]+|blobs/[^/]+|tags/list)$`)
+var repoRoute = regexp.MustCompile(`^/v2/(.+)/(manifests/[^/]+|blobs/[^/]+|tags/list|referrers/[^/]+)$`)
 
 // withNamespace honours containerd's ns parameter: a mirror request for
 // library/nginx with ns=docker.io is served from docker.io/library/nginx

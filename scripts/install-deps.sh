@@ -64,8 +64,9 @@ if ! have go; then
 	exit 1
 fi
 
-# cosign and oras: pinned versions, built once into the tools cache (the Go
-# build cache makes a rebuild quick). internal/testenv finds them there.
+# cosign, oras and the OCI conformance suite: pinned versions, built once into
+# the tools cache (the Go build cache makes a rebuild quick). internal/testenv
+# finds them there.
 COSIGN_VERSION=v2.6.5
 ORAS_VERSION=v1.3.6
 TOOLS_BIN="${FERRY_TOOLS_BIN:-${XDG_CACHE_HOME:-$HOME/.cache}/ferry/tools/bin}"
@@ -82,5 +83,24 @@ tool() { # name version package
 }
 tool cosign "$COSIGN_VERSION" github.com/sigstore/cosign/v2/cmd/cosign
 tool oras "$ORAS_VERSION" oras.land/oras/cmd/oras
+
+# The OCI distribution-spec conformance suite at tag v1.1.1 (commit a139cc4:
+# its conformance/ module has no tag of its own), as a ginkgo test binary
+# built in a throwaway module.
+CONFORMANCE_VERSION=v0.0.0-20250123160558-a139cc423184
+if [ ! -x "$TOOLS_BIN/oci-conformance.test" ] || [ ! -e "$TOOLS_BIN/.oci-conformance.test-$CONFORMANCE_VERSION" ]; then
+	echo "install-deps: building the OCI conformance suite $CONFORMANCE_VERSION into $TOOLS_BIN" >&2
+	tmp="$(mktemp -d)"
+	printf 'module ferry.test/tools/conformance\n\ngo 1.24\n\nrequire github.com/opencontainers/distribution-spec/conformance %s\n' \
+		"$CONFORMANCE_VERSION" >"$tmp/go.mod"
+	if ! (cd "$tmp" && go test -mod=mod -c -o "$TOOLS_BIN/oci-conformance.test" github.com/opencontainers/distribution-spec/conformance); then
+		rm -rf "$tmp"
+		echo "install-deps: building the OCI conformance suite failed (it needs the Go module proxy)" >&2
+		exit 1
+	fi
+	rm -rf "$tmp"
+	touch "$TOOLS_BIN/.oci-conformance.test-$CONFORMANCE_VERSION"
+	did="$did; built the OCI conformance suite $CONFORMANCE_VERSION"
+fi
 
 echo "install-deps: $did; $(containerd --version | awk '{print "containerd " $3}'), $(skopeo --version), $(go version | awk '{print $3}')"

@@ -1,6 +1,8 @@
 package manifests
 
 import (
+	"encoding/json"
+	"fmt"
 	"strings"
 
 	"github.com/opencontainers/go-digest"
@@ -68,4 +70,23 @@ func ArtifactType(m ocispec.Manifest) string {
 		return m.ArtifactType
 	}
 	return m.Config.MediaType
+}
+
+// Referrer reads the manifest or index content of desc as a referrer. It
+// returns desc as an entry of a referrers list (with ArtifactType and the
+// annotations of content) and the subject content names, nil when it names
+// none.
+func Referrer(desc ocispec.Descriptor, content []byte) (ocispec.Descriptor, *ocispec.Descriptor, error) {
+	var m ocispec.Manifest // an index's artifactType, subject and annotations too
+	if err := json.Unmarshal(content, &m); err != nil {
+		return desc, nil, fmt.Errorf("%s: %w: %v", desc.Digest, ErrInvalidManifest, err)
+	}
+	if m.Subject != nil {
+		if err := m.Subject.Digest.Validate(); err != nil {
+			return desc, nil, fmt.Errorf("%s: %w: subject digest %q: %v", desc.Digest, ErrInvalidManifest, m.Subject.Digest, err)
+		}
+	}
+	desc.ArtifactType = ArtifactType(m)
+	desc.Annotations = m.Annotations
+	return desc, m.Subject, nil
 }

@@ -19,10 +19,12 @@ import (
 	"github.com/opencontainers/go-digest"
 	"github.com/opencontainers/image-spec/specs-go"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/ferry-oci/ferry/manifests"
 )
 
 const (
-	typeSignature = "application/vnd.dev.cosign.artifact.sig.v1+json"
+	typeSignature = manifests.ArtifactTypeCosignSignature
 	typeSBOM      = "application/spdx+json"
 )
 

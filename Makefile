@@ -8,13 +8,22 @@ GO ?= go
 BENCH_SIZE ?= small
 # How long `make fuzz-smoke` runs each fuzz target.
 FUZZTIME ?= 10s
+# Where `make install` puts ferry: $(DESTDIR)$(PREFIX)/bin/ferry.
+PREFIX ?= /usr/local
+BINDIR ?= $(PREFIX)/bin
 
-.PHONY: all build deps test vet fuzz-smoke demo bench clean
+.PHONY: all build install deps test vet fuzz-smoke demo bench clean
 
 all: build
 
+# -buildvcs=auto stamps the commit into the binary (ferry version) when
+# built in a git clone, whatever GOFLAGS says.
 build:
-	$(GO) build -o bin/ferry ./cmd/ferry
+	$(GO) build -buildvcs=auto -o bin/ferry ./cmd/ferry
+
+install: build
+	install -d $(DESTDIR)$(BINDIR)
+	install -m 0755 bin/ferry $(DESTDIR)$(BINDIR)/ferry
 
 deps:
 	bash scripts/install-deps.sh

@@ -7,14 +7,15 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"os/signal"
 	"runtime/pprof"
-	"syscall"
 )
 
 func main() {
 	stopProfile := startCPUProfile(os.Getenv("FERRY_CPUPROFILE"))
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, stop := notifyInterrupt(context.Background(), os.Stderr, func(code int) {
+		stopProfile()
+		os.Exit(code)
+	})
 	code := execute(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	stop()
 	stopProfile()

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 
 	"github.com/sirupsen/logrus"
 	"github.com/spf13/cobra"
@@ -28,6 +29,9 @@ type globalOptions struct {
 	logLevel string
 	output   string
 	log      *logrus.Logger
+	// parsed is set once the command line is parsed and checked: an
+	// error before that is a usage error.
+	parsed bool
 }
 
 // newRootCommand builds the command tree, writing data to out and logs to errOut.
@@ -37,6 +41,7 @@ func newRootCommand(out, errOut io.Writer) (*cobra.Command, *globalOptions) {
 	root := &cobra.Command{
 		Use:           "ferry",
 		Short:         "Carry container images across an air gap, OCI-native, no docker",
+		Version:       readVersion().String(),
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
@@ -48,9 +53,11 @@ func newRootCommand(out, errOut io.Writer) (*cobra.Command, *globalOptions) {
 			if g.output != "text" && g.output != "json" {
 				return usageError{fmt.Errorf("-o/--output must be text or json, not %q", g.output)}
 			}
+			g.parsed = true
 			return nil
 		},
 	}
+	root.SetVersionTemplate("{{.Version}}\n")
 	root.SetOut(out)
 	root.SetErr(errOut)
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
@@ -66,17 +73,25 @@ func newRootCommand(out, errOut io.Writer) (*cobra.Command, *globalOptions) {
 // file adds itself in init.
 var commands []func(*globalOptions) *cobra.Command
 
-// execute runs ferry with args and returns the exit code.
+// execute runs ferry with args and returns the exit code. A failure is
+// printed as one plain "Error: ..." line (logs are for what happens on the
+// way); a usage error adds where to find the usage and exits 2; a command
+// stopped by SIGINT or SIGTERM exits 128+signal.
 func execute(ctx context.Context, args []string, out, errOut io.Writer) int {
 	root, g := newRootCommand(out, errOut)
 	root.SetArgs(args)
-	err := root.ExecuteContext(ctx)
+	cmd, err := root.ExecuteContextC(ctx)
 	if err == nil {
 		return exitOK
 	}
-	g.log.Error(err)
+	fmt.Fprintf(errOut, "Error: %s\n", strings.TrimRight(err.Error(), "\n"))
+	var intr interrupted
+	if errors.As(context.Cause(ctx), &intr) {
+		return intr.exitCode()
+	}
 	var ue usageError
-	if errors.As(err, &ue) || errors.Is(err, manifests.ErrInvalidArgument) {
+	if !g.parsed || errors.As(err, &ue) || errors.Is(err, manifests.ErrInvalidArgument) {
+		fmt.Fprintf(errOut, "Run '%s --help' for usage.\n", cmd.CommandPath())
 		return exitUsage
 	}
 	return exitFailure

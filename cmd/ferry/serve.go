@@ -21,6 +21,10 @@ func init() { commands = append(commands, newServeCommand) }
 // selfSignedValidity is how long a --tls-self-signed certificate lasts.
 const selfSignedValidity = 365 * 24 * time.Hour
 
+// defaultShutdownTimeout is how long an interrupted serve waits for
+// requests in flight: short, so Ctrl-C stops ferry within 2 seconds.
+const defaultShutdownTimeout = time.Second
+
 type serveFlags struct {
 	listen     string
 	plainHTTP  bool
@@ -34,6 +38,7 @@ type serveFlags struct {
 	dataDir    string
 	prefix     string
 	readyFile  string
+	shutdown   time.Duration
 }
 
 func newServeCommand(g *globalOptions) *cobra.Command {
@@ -43,7 +48,7 @@ func newServeCommand(g *globalOptions) *cobra.Command {
 		Short: "Serve a bundle as a registry, straight from the tarball",
 		Long: `Serve runs an embedded registry (distribution) that serves every image of the
 bundle without unpacking it, until SIGINT or SIGTERM; requests in flight then
-finish. Each image is served without and with its registry host
+get --shutdown-timeout to finish. Each image is served without and with its registry host
 (library/nginx:1.25 and docker.io/library/nginx:1.25); containerd's ?ns= mirror
 parameter selects the host-qualified one. Unless --read-only, pushes are kept
 in --data-dir (a temporary directory by default) and read before the bundle.
@@ -79,6 +84,7 @@ func (f *serveFlags) bind(fl *pflag.FlagSet) {
 	fl.StringVar(&f.htpasswd, "htpasswd", "", "require HTTP basic authentication against this htpasswd file (bcrypt)")
 	fl.BoolVar(&f.readOnly, "read-only", false, "refuse pushes and deletes")
 	fl.StringVar(&f.readyFile, "ready-file", "", "write the registry URL to this file once listening (removed on exit)")
+	fl.DurationVar(&f.shutdown, "shutdown-timeout", defaultShutdownTimeout, "on SIGINT or SIGTERM, wait this long for requests in flight (a second signal exits at once)")
 }
 
 func runServe(cmd *cobra.Command, g *globalOptions, f *serveFlags, path string) error {
@@ -163,6 +169,8 @@ func (f *serveFlags) options(g *globalOptions, addr net.Addr) (registry.Options,
 		Htpasswd: f.htpasswd,
 		TLS:      tlsConfig,
 		Log:      g.log,
+
+		ShutdownTimeout: f.shutdown,
 	}
 	if len(f.hostnames) > 0 {
 		opts.Hostname = f.hostnames[0]

@@ -1,6 +1,7 @@
 package registry
 
 import (
+	"crypto"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -34,25 +35,61 @@ func LoadTLS(certFile, keyFile string) (*tls.Config, error) {
 // signs for hosts (DNS names and IP addresses), both valid for validity
 // (from an hour ago, for clocks that lag). It returns the server's TLS
 // configuration and the CA certificate (PEM) that clients must trust. The
-// CA's key is not kept: each call makes a new CA.
+// CA's key is not kept: each call makes a new CA (see LoadOrCreateCA).
 func SelfSignedTLS(hosts []string, validity time.Duration) (*tls.Config, []byte, error) {
-	if len(hosts) == 0 {
-		return nil, nil, fmt.Errorf("%w: a self-signed certificate needs at least one host name", ErrInvalidOptions)
+	ca, err := NewCA(validity)
+	if err != nil {
+		return nil, nil, err
 	}
-	now := time.Now()
-	ca := &x509.Certificate{
+	cfg, err := ca.ServerTLS(hosts, validity)
+	if err != nil {
+		return nil, nil, err
+	}
+	return cfg, ca.CertPEM(), nil
+}
+
+// CA is a certificate authority that issues server certificates.
+type CA struct {
+	cert *x509.Certificate
+	key  crypto.Signer
+}
+
+// NewCA makes a certificate authority valid for validity, kept in memory
+// only.
+func NewCA(validity time.Duration) (*CA, error) {
+	tmpl := &x509.Certificate{
 		Subject:               pkix.Name{CommonName: "ferry serve CA"},
 		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign | x509.KeyUsageDigitalSignature,
 		BasicConstraintsValid: true,
 		IsCA:                  true,
 		MaxPathLenZero:        true,
 	}
-	caDER, caKey, err := issue(ca, nil, nil, now, validity)
+	der, key, err := issue(tmpl, nil, nil, time.Now(), validity)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	if ca, err = x509.ParseCertificate(caDER); err != nil {
-		return nil, nil, fmt.Errorf("self-signed CA: %w", err)
+	cert, err := x509.ParseCertificate(der)
+	if err != nil {
+		return nil, fmt.Errorf("self-signed CA: %w", err)
+	}
+	return &CA{cert: cert, key: key}, nil
+}
+
+// CertPEM is the CA certificate in PEM, for clients to trust.
+func (ca *CA) CertPEM() []byte {
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: ca.cert.Raw})
+}
+
+// ServerTLS issues a server certificate for hosts (DNS names and IP
+// addresses), valid for validity but not past the CA's own end, and
+// returns the server's TLS configuration (the chain includes the CA).
+func (ca *CA) ServerTLS(hosts []string, validity time.Duration) (*tls.Config, error) {
+	if len(hosts) == 0 {
+		return nil, fmt.Errorf("%w: a self-signed certificate needs at least one host name", ErrInvalidOptions)
+	}
+	now := time.Now()
+	if left := ca.cert.NotAfter.Sub(now); left < validity {
+		validity = left
 	}
 	leaf := &x509.Certificate{
 		Subject:     pkix.Name{CommonName: hosts[0]},
@@ -66,17 +103,16 @@ func SelfSignedTLS(hosts []string, validity time.Duration) (*tls.Config, []byte,
 			leaf.DNSNames = append(leaf.DNSNames, h)
 		}
 	}
-	leafDER, leafKey, err := issue(leaf, ca, caKey, now, validity)
+	leafDER, leafKey, err := issue(leaf, ca.cert, ca.key, now, validity)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	cert := tls.Certificate{Certificate: [][]byte{leafDER, caDER}, PrivateKey: leafKey}
-	return serverTLS(cert), pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER}), nil
+	return serverTLS(tls.Certificate{Certificate: [][]byte{leafDER, ca.cert.Raw}, PrivateKey: leafKey}), nil
 }
 
 // issue makes a key and a certificate from tmpl, signed by parent (or
 // self-signed when parent is nil).
-func issue(tmpl, parent *x509.Certificate, parentKey *ecdsa.PrivateKey, now time.Time, validity time.Duration) ([]byte, *ecdsa.PrivateKey, error) {
+func issue(tmpl, parent *x509.Certificate, parentKey crypto.Signer, now time.Time, validity time.Duration) ([]byte, *ecdsa.PrivateKey, error) {
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		return nil, nil, fmt.Errorf("certificate key: %w", err)
@@ -90,7 +126,7 @@ func issue(tmpl, parent *x509.Certificate, parentKey *ecdsa.PrivateKey, now time
 	if parent == nil {
 		parent, parentKey = tmpl, key
 	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, parent, &key.PublicKey, parentKey)
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, parent, key.Public(), parentKey)
 	if err != nil {
 		return nil, nil, fmt.Errorf("certificate %s: %w", tmpl.Subject.CommonName, err)
 	}

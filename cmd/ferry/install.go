@@ -98,7 +98,7 @@ func runInstall(cmd *cobra.Command, g *globalOptions, f *installFlags, path stri
 		opts.Listener = ln
 		opts.Ready = f.serveFlags.ready
 		if f.serveFlags.selfSigned {
-			if opts.Mirror.CA, err = os.ReadFile(f.serveFlags.caOut); err != nil {
+			if opts.Mirror.CA, err = os.ReadFile(f.serveFlags.caFile()); err != nil {
 				ln.Close()
 				return err
 			}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/sirupsen/logrus"
@@ -18,8 +19,12 @@ import (
 
 func init() { commands = append(commands, newServeCommand) }
 
-// selfSignedValidity is how long a --tls-self-signed certificate lasts.
-const selfSignedValidity = 365 * 24 * time.Hour
+// selfSignedValidity is how long a --tls-self-signed server certificate
+// (and a temporary CA) lasts; a CA kept in --ca-dir lasts caValidity.
+const (
+	selfSignedValidity = 365 * 24 * time.Hour
+	caValidity         = 10 * selfSignedValidity
+)
 
 // defaultShutdownTimeout is how long an interrupted serve waits for
 // requests in flight: short, so Ctrl-C stops ferry within 2 seconds.
@@ -31,6 +36,7 @@ type serveFlags struct {
 	selfSigned bool
 	hostnames  []string
 	caOut      string
+	caDir      string
 	tlsCert    string
 	tlsKey     string
 	htpasswd   string
@@ -53,9 +59,9 @@ get --shutdown-timeout to finish. Each image is served without and with its regi
 parameter selects the host-qualified one. Unless --read-only, pushes are kept
 in --data-dir (a temporary directory by default) and read before the bundle.
 
-Choose the transport explicitly: --plain-http, --tls-self-signed (a new CA and
-a certificate for every --hostname; the CA goes to --ca-out for clients to
-trust) or --tls-cert and --tls-key. The default --listen is 127.0.0.1:5000;
+Choose the transport explicitly: --plain-http, --tls-self-signed (a CA and a
+certificate for every --hostname; the CA goes to --ca-out for clients to
+trust, and is kept in --ca-dir across restarts) or --tls-cert and --tls-key. The default --listen is 127.0.0.1:5000;
 give 0.0.0.0:5000 to serve other machines.`,
 		Example: `  ferry serve release.tar --listen 0.0.0.0:5000 --tls-self-signed --hostname 10.0.0.5 --ca-out ca.crt
   ferry serve release.tar --listen 127.0.0.1:5000 --plain-http --read-only
@@ -76,9 +82,10 @@ give 0.0.0.0:5000 to serve other machines.`,
 // bind binds the flags ferry serve and ferry install share.
 func (f *serveFlags) bind(fl *pflag.FlagSet) {
 	fl.BoolVar(&f.plainHTTP, "plain-http", false, "serve plain HTTP, without TLS")
-	fl.BoolVar(&f.selfSigned, "tls-self-signed", false, "serve HTTPS with a new CA and a certificate for every --hostname")
+	fl.BoolVar(&f.selfSigned, "tls-self-signed", false, "serve HTTPS with a certificate for every --hostname from a CA of ferry's (new at each start, or kept in --ca-dir)")
 	fl.StringArrayVar(&f.hostnames, "hostname", nil, "name or IP clients reach the server by: in the self-signed certificate and the printed URL (repeatable)")
 	fl.StringVar(&f.caOut, "ca-out", "", "write the self-signed CA certificate (PEM) to this file")
+	fl.StringVar(&f.caDir, "ca-dir", "", "keep the self-signed CA in DIR (ca.crt, ca.key): reused when there, made when not, so clients keep trusting it across restarts")
 	fl.StringVar(&f.tlsCert, "tls-cert", "", "serve HTTPS with this certificate (PEM)")
 	fl.StringVar(&f.tlsKey, "tls-key", "", "key (PEM) of --tls-cert")
 	fl.StringVar(&f.htpasswd, "htpasswd", "", "require HTTP basic authentication against this htpasswd file (bcrypt)")
@@ -145,10 +152,10 @@ func (f *serveFlags) check() error {
 		return usageError{fmt.Errorf("choose one of --plain-http, --tls-self-signed, or --tls-cert with --tls-key")}
 	case (f.tlsCert == "") != (f.tlsKey == ""):
 		return usageError{fmt.Errorf("--tls-cert and --tls-key go together")}
-	case f.selfSigned && f.caOut == "":
-		return usageError{fmt.Errorf("--tls-self-signed needs --ca-out FILE: clients must trust that CA")}
-	case !f.selfSigned && f.caOut != "":
-		return usageError{fmt.Errorf("--ca-out goes with --tls-self-signed")}
+	case f.selfSigned && f.caOut == "" && f.caDir == "":
+		return usageError{fmt.Errorf("--tls-self-signed needs --ca-out FILE or --ca-dir DIR: clients must trust that CA")}
+	case !f.selfSigned && (f.caOut != "" || f.caDir != ""):
+		return usageError{fmt.Errorf("--ca-out and --ca-dir go with --tls-self-signed")}
 	case f.readOnly && f.dataDir != "":
 		return usageError{fmt.Errorf("--data-dir keeps pushes; --read-only refuses them")}
 	}
@@ -158,7 +165,7 @@ func (f *serveFlags) check() error {
 // options are the registry options the flags say, for a server listening
 // on addr.
 func (f *serveFlags) options(g *globalOptions, addr net.Addr) (registry.Options, error) {
-	tlsConfig, err := f.tlsConfig(addr)
+	tlsConfig, err := f.tlsConfig(g.log, addr)
 	if err != nil {
 		return registry.Options{}, err
 	}
@@ -191,21 +198,53 @@ func (f *serveFlags) ready(url string) error {
 
 // tlsConfig loads or makes the server's certificate; a self-signed CA is
 // written to --ca-out.
-func (f *serveFlags) tlsConfig(addr net.Addr) (*tls.Config, error) {
+func (f *serveFlags) tlsConfig(log *logrus.Logger, addr net.Addr) (*tls.Config, error) {
 	switch {
 	case f.plainHTTP:
 		return nil, nil
 	case !f.selfSigned:
 		return registry.LoadTLS(f.tlsCert, f.tlsKey)
 	}
-	cfg, caPEM, err := registry.SelfSignedTLS(selfSignedHosts(f.hostnames, addr), selfSignedValidity)
+	ca, err := f.selfSignedCA(log)
 	if err != nil {
 		return nil, err
 	}
-	if err := atomicfile.Write(f.caOut, caPEM, 0o644); err != nil {
-		return nil, fmt.Errorf("--ca-out: %w", err)
+	cfg, err := ca.ServerTLS(selfSignedHosts(f.hostnames, addr), selfSignedValidity)
+	if err != nil {
+		return nil, err
+	}
+	if f.caOut != "" {
+		if err := atomicfile.Write(f.caOut, ca.CertPEM(), 0o644); err != nil {
+			return nil, fmt.Errorf("--ca-out: %w", err)
+		}
 	}
 	return cfg, nil
+}
+
+// selfSignedCA is the CA kept in --ca-dir, or a temporary one.
+func (f *serveFlags) selfSignedCA(log *logrus.Logger) (*registry.CA, error) {
+	if f.caDir == "" {
+		log.Infof("TLS: the CA is temporary, new at every start: clients must trust the new %s each time (--ca-dir DIR keeps one)", f.caOut)
+		return registry.NewCA(selfSignedValidity)
+	}
+	ca, created, err := registry.LoadOrCreateCA(f.caDir, caValidity)
+	if err != nil {
+		return nil, fmt.Errorf("--ca-dir: %w", err)
+	}
+	verb := "reused"
+	if created {
+		verb = "created"
+	}
+	log.Infof("TLS: CA %s %s; server certificate issued for the current --hostname list", filepath.Join(f.caDir, registry.CACertFile), verb)
+	return ca, nil
+}
+
+// caFile is the PEM file of the self-signed CA that clients must trust.
+func (f *serveFlags) caFile() string {
+	if f.caOut != "" {
+		return f.caOut
+	}
+	return filepath.Join(f.caDir, registry.CACertFile)
 }
 
 // selfSignedHosts is what a self-signed certificate covers: the given

@@ -1,0 +1,81 @@
+package registry
+
+import (
+	"encoding/json"
+	"testing"
+
+	"github.com/opencontainers/go-digest"
+
+	"github.com/ferry-oci/ferry/internal/testenv"
+	"github.com/ferry-oci/ferry/internal/testimages"
+)
+
+// orasDiscover lists the referrers of ref (host/repo@digest, plain HTTP)
+// with `oras discover` through the referrers API only, at every depth, as
+// digest -> artifactType.
+func orasDiscover(t *testing.T, ref string) map[digest.Digest]string {
+	t.Helper()
+	out := testenv.Tool(t, "", nil, "oras", "discover", "--plain-http", "--distribution-spec", "v1.1-referrers-api", "--format", "json", ref)
+	var tree any
+	if err := json.Unmarshal([]byte(out), &tree); err != nil {
+		t.Fatalf("oras discover %s: %v: %s", ref, err, out)
+	}
+	found := map[digest.Digest]string{}
+	var walk func(v any, top bool)
+	walk = func(v any, top bool) {
+		switch x := v.(type) {
+		case map[string]any:
+			if d, ok := x["digest"].(string); ok && !top {
+				found[digest.Digest(d)], _ = x["artifactType"].(string)
+			}
+			for _, c := range x {
+				walk(c, false)
+			}
+		case []any:
+			for _, c := range x {
+				walk(c, false)
+			}
+		}
+	}
+	walk(tree, true)
+	return found
+}
+
+// TestReferrersCosignOras signs an image pushed into a writable server with
+// the real cosign (OCI 1.1 referrers mode) and attaches an SBOM with the
+// real oras; oras discover lists both through the referrers API, cosign
+// verify passes with the key and fails with another, and neither client
+// fell back to the referrers tag schema (they saw OCI-Subject).
+func TestReferrersCosignOras(t *testing.T) {
+	s := serveBundle(t, testBundle(t).path, Options{})
+	// The fixture helpers need only the address of a plain-HTTP registry.
+	reg := &testenv.RegistryServer{Host: s.host, URL: s.url}
+	const repo = "library/app"
+	img := digest.Digest(testimages.Push(t, reg, repo+":1", testimages.Image(t, "linux/amd64", testimages.WithRandomLayers(1, 512))).String())
+	key, other := testimages.NewCosignKey(t), testimages.NewCosignKey(t)
+	key.Sign(t, reg, repo, img, testimages.Referrer)
+	sbom := testimages.Attach(t, reg, repo, img, testimages.ArtifactTypeSPDX,
+		testimages.File{Name: "sbom.spdx.json", MediaType: testimages.ArtifactTypeSPDX, Content: []byte(`{"spdxVersion":"SPDX-2.3"}`)})
+
+	found := orasDiscover(t, reg.Ref(repo+"@"+img.String()))
+	if found[sbom] != testimages.ArtifactTypeSPDX || len(found) != 2 {
+		t.Errorf("oras discover: %v, want the SBOM %s and a signature", found, sbom)
+	}
+	for d, at := range found {
+		if d != sbom && at != testimages.ArtifactTypeCosign {
+			t.Errorf("oras discover: %s of type %q, want the cosign signature", d, at)
+		}
+	}
+	ref := reg.Ref(repo + "@" + img.String())
+	if err := testimages.CosignVerify(t, reg, key.Pub, ref, testimages.Referrer); err != nil {
+		t.Errorf("cosign verify with the signing key: %v", err)
+	}
+	if err := testimages.CosignVerify(t, reg, other.Pub, ref, testimages.Referrer); err == nil {
+		t.Errorf("cosign verify with another key passed")
+	}
+	resp, body := call(t, httpClient(nil), "GET", s.url+"/v2/"+repo+"/tags/list", nil, nil)
+	var tags struct{ Tags []string }
+	if err := json.Unmarshal(body, &tags); err != nil || resp.StatusCode != 200 || len(tags.Tags) != 1 {
+		t.Errorf("tags of %s: %s %s, want only 1 (no referrers tag)", repo, resp.Status, body)
+	}
+}

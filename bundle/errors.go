@@ -28,4 +28,14 @@ var (
 	ErrImageNotFound = errors.New("image not in bundle")
 	// ErrVerifyFailed means Verify found bad or missing blobs.
 	ErrVerifyFailed = errors.New("bundle verification failed")
+	// ErrLoneDelta means a delta bundle was given without its bases, where
+	// every blob of its images is needed.
+	ErrLoneDelta = errors.New("a delta bundle needs its base")
+	// ErrBaseMismatch means a delta was given with bundles that are not
+	// the bases it records, or after them.
+	ErrBaseMismatch = errors.New("not the delta's base")
+	// ErrIncompleteBase means a delta's bases lack blobs the delta borrows.
+	ErrIncompleteBase = errors.New("base incomplete for the delta")
+	// ErrNotDelta means a full bundle was given where a delta is needed.
+	ErrNotDelta = errors.New("not a delta bundle")
 )

@@ -13,6 +13,8 @@ import (
 
 // Report describes a bundle: its images and what its blobs weigh.
 type Report struct {
+	// Digest is the digest of the bundle's index.json, which names it.
+	Digest digest.Digest `json:"digest,omitempty"`
 	Images []ImageReport `json:"images"`
 	// Blobs and Bytes count the blob entries of the bundle.
 	Blobs int   `json:"blobs"`
@@ -20,6 +22,9 @@ type Report struct {
 	// SharedBytes is what storing shared blobs once saves: the sum of the
 	// images' sizes minus the size of the blobs they reach together.
 	SharedBytes int64 `json:"sharedBytes"`
+	// Delta, for a delta bundle, names its bases and counts what it
+	// borrows from them; Blobs and Bytes count what it holds.
+	Delta *DeltaReport `json:"delta,omitempty"`
 }
 
 // ImageReport describes one image of a bundle.
@@ -48,7 +53,7 @@ func Inspect(ctx context.Context, r *Reader) (*Report, error) {
 	if p := g.problems(); len(p) > 0 {
 		return nil, fmt.Errorf("inspect: %w", p[0])
 	}
-	rep := &Report{Images: make([]ImageReport, 0, len(g.images))}
+	rep := &Report{Digest: r.Digest(), Images: make([]ImageReport, 0, len(g.images)), Delta: g.deltaReport(r)}
 	rep.Blobs, rep.Bytes = r.totals()
 	var sum, unique int64
 	for _, n := range g.nodes {

@@ -29,15 +29,16 @@ import (
 // Reader also reads OCI layout tarballs that other tools wrote (skopeo's
 // oci-archive, ctr export), in any entry order.
 type Reader struct {
-	ra      io.ReaderAt
 	closers []func() error
 	blobs   map[digest.Digest]entry
 	index   ocispec.Index
 	images  []Image
+	identity
 }
 
-// entry is where a blob's bytes lie in the tar.
+// entry is where a blob's bytes lie: in which tar, and where in it.
 type entry struct {
+	ra           io.ReaderAt
 	offset, size int64
 }
 
@@ -79,6 +80,7 @@ func Open(path string) (*Reader, error) {
 			return nil, fmt.Errorf("bundle %s: %w", path, err)
 		}
 		r.closers = append(r.closers, f.Close, func() error { return os.Remove(tmp.Name()) })
+		r.name = path
 		return r, nil
 	}
 	r, err := NewReader(f, fi.Size())
@@ -87,6 +89,7 @@ func Open(path string) (*Reader, error) {
 		return nil, fmt.Errorf("bundle %s: %w", path, err)
 	}
 	r.closers = append(r.closers, f.Close)
+	r.name = path
 	return r, nil
 }
 
@@ -118,7 +121,7 @@ func NewReader(ra io.ReaderAt, size int64) (*Reader, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalidBundle, err)
 	}
-	r := &Reader{ra: ra, blobs: map[digest.Digest]entry{}}
+	r := &Reader{blobs: map[digest.Digest]entry{}}
 	for name, e := range idx {
 		if e.Type != tar.TypeReg {
 			return nil, fmt.Errorf("%w: %q is not a regular file (links are not allowed)", ErrInvalidBundle, name)
@@ -133,19 +136,20 @@ func NewReader(ra io.ReaderAt, size int64) (*Reader, error) {
 		if _, dup := r.blobs[d]; dup {
 			return nil, fmt.Errorf("%w: %q appears twice", ErrInvalidBundle, name)
 		}
-		r.blobs[d] = entry{offset: e.Offset, size: e.Size}
+		r.blobs[d] = entry{ra: ra, offset: e.Offset, size: e.Size}
 	}
 	layoutEntry, hasLayout := idx[layoutFile]
 	indexEntry, hasIndex := idx[indexFile]
 	if !hasLayout || !hasIndex {
 		return nil, fmt.Errorf("%w: no oci-layout or index.json", ErrNotBundle)
 	}
-	if err := r.readLayout(entry{offset: layoutEntry.Offset, size: layoutEntry.Size}); err != nil {
+	if err := r.readLayout(entry{ra: ra, offset: layoutEntry.Offset, size: layoutEntry.Size}); err != nil {
 		return nil, err
 	}
-	if err := r.readIndex(entry{offset: indexEntry.Offset, size: indexEntry.Size}); err != nil {
+	if err := r.readIndex(entry{ra: ra, offset: indexEntry.Offset, size: indexEntry.Size}); err != nil {
 		return nil, err
 	}
+	r.modTime = indexEntry.ModTime
 	return r, nil
 }
 
@@ -166,7 +170,7 @@ func (r *Reader) readSmall(e entry, what string) ([]byte, error) {
 		return nil, fmt.Errorf("%w: %s is %d bytes, over 4 MiB", ErrInvalidBundle, what, e.size)
 	}
 	b := make([]byte, e.size)
-	if _, err := r.ra.ReadAt(b, e.offset); err != nil && !(err == io.EOF && len(b) == 0) {
+	if _, err := e.ra.ReadAt(b, e.offset); err != nil && !(err == io.EOF && len(b) == 0) {
 		return nil, fmt.Errorf("%w: read %s: %v", ErrInvalidBundle, what, err)
 	}
 	return b, nil
@@ -194,6 +198,9 @@ func (r *Reader) readIndex(e entry) error {
 		return fmt.Errorf("%w: index.json: %v", ErrInvalidBundle, err)
 	}
 	r.index = idx
+	if err := r.readDelta(b); err != nil {
+		return err
+	}
 	for _, d := range idx.Manifests {
 		name := d.Annotations[AnnotationContainerdName]
 		if name == "" {
@@ -254,7 +261,7 @@ func (r *Reader) Blob(d digest.Digest) (*io.SectionReader, error) {
 	if !ok {
 		return nil, fmt.Errorf("%s: %w", d, ErrBlobNotFound)
 	}
-	return io.NewSectionReader(r.ra, e.offset, e.size), nil
+	return io.NewSectionReader(e.ra, e.offset, e.size), nil
 }
 
 // Fetch implements transfer.Fetcher. The bytes are not verified here; the

@@ -37,6 +37,9 @@ type VerifyReport struct {
 	Bytes int64 `json:"bytes"`
 	// Problems lists what is wrong, by digest; empty when the bundle is good.
 	Problems []Problem `json:"problems"`
+	// Delta, for a delta read without its bases, counts the blobs it
+	// borrows, which Verify cannot check.
+	Delta *DeltaReport `json:"delta,omitempty"`
 }
 
 // Problem is one thing wrong with a bundle: a blob that is missing, has the
@@ -85,7 +88,7 @@ func Verify(ctx context.Context, r *Reader, opts VerifyOptions) (*VerifyReport, 
 	if err != nil {
 		return nil, err
 	}
-	rep := &VerifyReport{Full: opts.Full, Images: len(g.images)}
+	rep := &VerifyReport{Full: opts.Full, Images: len(g.images), Delta: g.deltaReport(r)}
 	rep.Blobs, rep.Bytes = r.totals()
 	if opts.Full {
 		if err := g.hashAll(ctx, r, r.Digests(), opts.Jobs); err != nil {
@@ -144,7 +147,9 @@ type node struct {
 	images []string
 	// checked is set once the blob's bytes were hashed.
 	checked bool
-	err     error
+	// borrowed is set for a blob a delta leaves to its bases.
+	borrowed bool
+	err      error
 }
 
 // imageNodes is an image and every blob it reaches, its root included.
@@ -170,13 +175,15 @@ func (r *Reader) walkGraph(ctx context.Context) (*graph, error) {
 		visit = func(desc ocispec.Descriptor) {
 			n := g.nodes[desc.Digest]
 			if n == nil {
-				n = &node{desc: desc}
+				n = &node{desc: desc, borrowed: r.borrows(desc)}
 				g.nodes[desc.Digest] = n
-				if n.err = r.checkDescriptor(desc); n.err == nil && manifests.IsGraphNode(desc.MediaType) {
-					children[desc.Digest], n.err = r.readChildren(desc)
-					n.checked = true
+				if !n.borrowed {
+					if n.err = r.checkDescriptor(desc); n.err == nil && manifests.IsGraphNode(desc.MediaType) {
+						children[desc.Digest], n.err = r.readChildren(desc)
+						n.checked = true
+					}
 				}
-			} else if n.err == nil {
+			} else if n.err == nil && !n.borrowed {
 				n.err = r.checkDescriptor(desc)
 			}
 			if seen[desc.Digest] {

@@ -12,6 +12,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/ferry-oci/ferry/internal/transfer"
+	"github.com/ferry-oci/ferry/manifests"
 )
 
 // Source is one image to write into a bundle: the name it gets and where
@@ -33,6 +34,11 @@ type WriteOptions struct {
 	ModTime time.Time
 	// Observer, when set, follows every blob.
 	Observer transfer.Observer
+	// Base, when set, makes a delta of it (one bundle, or a Union of
+	// several): the bundle holds every index, manifest and config, but
+	// only the other blobs that Base lacks, which are never fetched, and
+	// records Base's bundles in index.json (AnnotationBases).
+	Base *Reader
 }
 
 // WriteResult says what Write wrote.
@@ -43,6 +49,10 @@ type WriteResult struct {
 	Bytes int64
 	// SharedBytes is what deduplication saved: the bytes images share.
 	SharedBytes int64
+	// BorrowedBlobs and BorrowedBytes count the blobs a delta leaves to
+	// its base.
+	BorrowedBlobs int
+	BorrowedBytes int64
 }
 
 // Write writes images into a new bundle at path, atomically. It first
@@ -50,7 +60,12 @@ type WriteResult struct {
 // then plans the tar and streams every blob to its place, shared blobs
 // once. On any error or cancellation no file is left at path.
 func Write(ctx context.Context, path string, images []Source, opts WriteOptions) (*WriteResult, error) {
-	plan, err := planImages(ctx, images, opts.Jobs)
+	if opts.Base != nil {
+		if err := opts.Base.CheckComplete(); err != nil {
+			return nil, fmt.Errorf("base: %w", err)
+		}
+	}
+	plan, err := planImages(ctx, images, opts.Jobs, opts.Base)
 	if err != nil {
 		return nil, err
 	}
@@ -63,7 +78,7 @@ func Write(ctx context.Context, path string, images []Source, opts WriteOptions)
 		return nil, err
 	}
 	defer w.Abort()
-	copier := transfer.NewCopier(w, transfer.Options{Jobs: opts.Jobs, Observer: opts.Observer})
+	copier := transfer.NewCopier(deltaTarget{w, plan.borrowed}, transfer.Options{Jobs: opts.Jobs, Observer: opts.Observer})
 	g, gctx := errgroup.WithContext(ctx)
 	for _, img := range images {
 		g.Go(func() error {
@@ -79,7 +94,25 @@ func Write(ctx context.Context, path string, images []Source, opts WriteOptions)
 	if err := w.Commit(); err != nil {
 		return nil, err
 	}
-	return &WriteResult{Images: len(plan.index.Manifests), Blobs: len(plan.blobs), Bytes: plan.bytes, SharedBytes: plan.sharedBytes}, nil
+	return &WriteResult{
+		Images: len(plan.index.Manifests), Blobs: len(plan.blobs), Bytes: plan.bytes, SharedBytes: plan.sharedBytes,
+		BorrowedBlobs: len(plan.borrowed), BorrowedBytes: plan.borrowedBytes,
+	}, nil
+}
+
+// deltaTarget is a bundle Writer that reports the blobs a delta borrows
+// from its base as present, so the copy engine never fetches them.
+type deltaTarget struct {
+	*Writer
+	borrowed map[digest.Digest]bool
+}
+
+// Exists implements transfer.Exister.
+func (t deltaTarget) Exists(ctx context.Context, desc ocispec.Descriptor) (bool, error) {
+	if t.borrowed[desc.Digest] {
+		return true, nil
+	}
+	return t.Writer.Exists(ctx, desc)
 }
 
 // plan is what a bundle will hold, learned before writing.
@@ -89,13 +122,16 @@ type plan struct {
 	graphs      *transfer.Memory // indexes and manifests already read
 	bytes       int64
 	sharedBytes int64
+	// borrowed are the blobs a delta leaves to its base.
+	borrowed      map[digest.Digest]bool
+	borrowedBytes int64
 }
 
-func planImages(ctx context.Context, images []Source, jobs int) (*plan, error) {
+func planImages(ctx context.Context, images []Source, jobs int, base *Reader) (*plan, error) {
 	if jobs <= 0 {
 		jobs = transfer.DefaultJobs
 	}
-	p := &plan{graphs: transfer.NewMemory()}
+	p := &plan{graphs: transfer.NewMemory(), borrowed: map[digest.Digest]bool{}}
 	var mu sync.Mutex
 	blobs := map[digest.Digest]ocispec.Descriptor{}
 	names := map[string]digest.Digest{}
@@ -124,6 +160,11 @@ func planImages(ctx context.Context, images []Source, jobs int) (*plan, error) {
 					return nil
 				}
 				blobs[desc.Digest] = ocispec.Descriptor{MediaType: desc.MediaType, Digest: desc.Digest, Size: desc.Size}
+				if base != nil && !manifests.IsSmall(desc.MediaType) && anyHolds([]*Reader{base}, desc) {
+					p.borrowed[desc.Digest] = true
+					p.borrowedBytes += desc.Size
+					return nil
+				}
 				p.bytes += desc.Size
 				return nil
 			})
@@ -139,8 +180,13 @@ func planImages(ctx context.Context, images []Source, jobs int) (*plan, error) {
 	sort.Slice(p.index.Manifests, func(i, j int) bool {
 		return p.index.Manifests[i].Annotations[AnnotationRefName] < p.index.Manifests[j].Annotations[AnnotationRefName]
 	})
-	for _, d := range blobs {
-		p.blobs = append(p.blobs, d)
+	for d, desc := range blobs {
+		if !p.borrowed[d] {
+			p.blobs = append(p.blobs, desc)
+		}
+	}
+	if base != nil {
+		p.index.Annotations = map[string]string{AnnotationBases: joinDigests(base.bundleDigests())}
 	}
 	return p, nil
 }

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"text/tabwriter"
 
+	"github.com/opencontainers/go-digest"
 	"github.com/spf13/cobra"
 
 	"github.com/ferry-oci/ferry/bundle"
@@ -20,7 +21,9 @@ func newInspectCommand(g *globalOptions) *cobra.Command {
 		Short: "List a bundle's images, platforms, digests and sizes",
 		Long: `List every image of a bundle: name, root digest, media type, platforms and
 size, then the bundle's blobs, bytes and the bytes saved by storing shared
-blobs once. -o json prints the same as data.`,
+blobs once, and the bundle's digest (that of its index.json). For a delta
+bundle (ferry build --base), its bases' digests and the blobs and bytes it
+borrows from them. -o json prints the same as data.`,
 		Args: exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			r, err := bundle.Open(args[0])
@@ -56,7 +59,20 @@ func printInspect(out io.Writer, rep *bundle.Report) error {
 	}
 	_, err := fmt.Fprintf(out, "%d images, %d blobs, %s; %s saved by sharing\n",
 		len(rep.Images), rep.Blobs, humanBytes(rep.Bytes), humanBytes(rep.SharedBytes))
+	if err != nil || rep.Digest == "" {
+		return err
+	}
+	if _, err := fmt.Fprintf(out, "bundle %s\n", rep.Digest); err != nil || rep.Delta == nil {
+		return err
+	}
+	_, err = fmt.Fprintf(out, "delta of %s: holds %s, borrows %d blobs, %s, from its base\n",
+		digestList(rep.Delta.Bases), humanBytes(rep.Bytes), rep.Delta.BorrowedBlobs, humanBytes(rep.Delta.BorrowedBytes))
 	return err
+}
+
+// digestList lists digests, space-separated.
+func digestList(ds []digest.Digest) string {
+	return strings.Trim(fmt.Sprint(ds), "[]")
 }
 
 // kind names a root media type briefly.

@@ -11,6 +11,7 @@ import (
 	"io"
 	"path"
 	"strings"
+	"time"
 )
 
 // Sentinel errors of Scan.
@@ -31,6 +32,8 @@ type Entry struct {
 	Linkname string
 	// Offset and Size locate a regular file's body.
 	Offset, Size int64
+	// ModTime is the entry's modification time.
+	ModTime time.Time
 }
 
 // blockSize is the size of a tar header block.
@@ -68,7 +71,7 @@ func Scan(ra io.ReaderAt, size int64) (Index, error) {
 		default:
 			return nil, fmt.Errorf("%w: %q has unsupported type %q", ErrInvalid, hdr.Name, hdr.Typeflag)
 		}
-		e := Entry{Name: name, Type: hdr.Typeflag, Linkname: hdr.Linkname, Offset: sr.pos, Size: hdr.Size}
+		e := Entry{Name: name, Type: hdr.Typeflag, Linkname: hdr.Linkname, Offset: sr.pos, Size: hdr.Size, ModTime: hdr.ModTime}
 		if hdr.Typeflag != tar.TypeReg {
 			e.Size = 0
 		}

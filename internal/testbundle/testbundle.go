@@ -29,6 +29,14 @@ type Image interface {
 // path and returns path. It fails the test on any error.
 func Write(t testing.TB, path string, images map[string]Image) string {
 	t.Helper()
+	WriteOpts(t, path, images, bundle.WriteOptions{})
+	return path
+}
+
+// WriteOpts is Write with options (a delta's Base, say); it returns what
+// bundle.Write reports.
+func WriteOpts(t testing.TB, path string, images map[string]Image, opts bundle.WriteOptions) *bundle.WriteResult {
+	t.Helper()
 	dir := filepath.Join(t.TempDir(), "layout")
 	lp, err := layout.Write(dir, empty.Index)
 	if err != nil {
@@ -53,10 +61,11 @@ func Write(t testing.TB, path string, images map[string]Image) string {
 	for i := range sources {
 		sources[i].Fetcher = src
 	}
-	if _, err := bundle.Write(context.Background(), path, sources, bundle.WriteOptions{}); err != nil {
+	res, err := bundle.Write(context.Background(), path, sources, opts)
+	if err != nil {
 		t.Fatalf("testbundle: write %s: %v", path, err)
 	}
-	return path
+	return res
 }
 
 func writeGraph(lp layout.Path, img Image) error {

@@ -62,7 +62,7 @@ func TestInstall(t *testing.T) {
 	go func() {
 		res, err := installer.Install(ctx, r, installer.InstallOptions{
 			Listener: ln,
-			Serve:    registry.Options{ReadOnly: true},
+			Serve:    registry.Options{},
 			Mirror:   installer.MirrorOptions{Mirrors: []string{"docker.io", "quay.io"}, Dir: ctd.CertsDir},
 			Import:   &containerd.ImportOptions{Address: ctd.Address, Images: []string{"docker.io/ferrytest/busybox:1.36"}},
 			Push:     &installer.PushOptions{Options: remote.Options{PlainHTTP: true}, To: target.Host + "/mirror"},

@@ -539,7 +539,7 @@ func TestPushInterrupted(t *testing.T) {
 func TestPushIntoFerryServe(t *testing.T) {
 	served := pushBundle(t, map[string]testbundle.Image{"docker.io/library/served:1": testimages.Image(t, "linux/amd64")})
 	ctx, cancel := context.WithCancel(context.Background())
-	srv, err := registry.New(ctx, served, registry.Options{DataDir: t.TempDir()})
+	srv, err := registry.New(ctx, served, registry.Options{Writable: true, DataDir: t.TempDir()})
 	if err != nil {
 		t.Fatal(err)
 	}

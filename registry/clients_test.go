@@ -58,7 +58,6 @@ func TestSkopeo(t *testing.T) {
 
 	t.Run("pull every image over TLS with auth", func(t *testing.T) {
 		opts, certDir, _ := selfSignedFiles(t)
-		opts.ReadOnly = true
 		opts.Htpasswd = writeHtpasswd(t, "puller", "pull-pass")
 		s := serveBundle(t, f.path, opts)
 		for ref := range f.images {
@@ -81,7 +80,7 @@ func TestSkopeo(t *testing.T) {
 
 	t.Run("push and pull back", func(t *testing.T) {
 		multiDir := filepath.Join(out, strings.NewReplacer("/", "_", ":", "_").Replace(refMulti))
-		s := serveBundle(t, f.path, Options{})
+		s := serveBundle(t, f.path, Options{Writable: true})
 		dest := "docker://" + s.host + "/pushed/multi:copy"
 		testenv.Skopeo(t, "copy", "--all", "--dest-tls-verify=false", "dir:"+multiDir, dest)
 		raw := testenv.Skopeo(t, "inspect", "--raw", "--tls-verify=false", dest)
@@ -94,7 +93,7 @@ func TestSkopeo(t *testing.T) {
 			t.Errorf("pulled back %s, want %s", got, f.digestOf(t, refMulti))
 		}
 
-		ro := serveBundle(t, f.path, Options{ReadOnly: true})
+		ro := serveBundle(t, f.path, Options{}) // the default: read-only
 		_, err := testenv.SkopeoErr(t, "copy", "--all", "--dest-tls-verify=false", "dir:"+multiDir, "docker://"+ro.host+"/pushed/multi:copy")
 		if err == nil || !strings.Contains(err.Error(), "unsupported: this registry serves a bundle read-only") {
 			t.Errorf("push into a read-only registry: %v, want the UNSUPPORTED refusal", err)
@@ -107,7 +106,7 @@ func TestSkopeo(t *testing.T) {
 // layer through its registry transport.
 func TestGoContainerRegistry(t *testing.T) {
 	f := testBundle(t)
-	s := serveBundle(t, f.path, Options{ReadOnly: true})
+	s := serveBundle(t, f.path, Options{})
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.Proxy = nil
 	opts := []remote.Option{remote.WithTransport(tr), remote.WithAuth(authn.Anonymous)}
@@ -193,7 +192,7 @@ func TestContainerd(t *testing.T) {
 	ctd := testenv.Containerd(t)
 
 	t.Run("plain http", func(t *testing.T) {
-		s := serveBundle(t, f.path, Options{ReadOnly: true})
+		s := serveBundle(t, f.path, Options{})
 		ref := s.host + "/library/multi:1"
 		ctd.Ctr(t, "images", "pull", "--plain-http", "--all-platforms", ref)
 		if got := ctrImageDigest(t, ctd, ref); got != f.digestOf(t, refMulti).String() {
@@ -203,7 +202,6 @@ func TestContainerd(t *testing.T) {
 
 	t.Run("mirror over TLS", func(t *testing.T) {
 		opts, _, ca := selfSignedFiles(t)
-		opts.ReadOnly = true
 		s := serveBundle(t, f.path, opts)
 		hosts := t.TempDir()
 		testenv.MirrorHosts(t, hosts, s.url, ca, "docker.io", "quay.io")

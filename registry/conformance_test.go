@@ -36,8 +36,8 @@ func TestConformance(t *testing.T) {
 		opts Options
 		env  []string
 	}{
-		{"anonymous", Options{}, nil},
-		{"htpasswd", Options{Htpasswd: writeHtpasswd(t, user, pass)}, []string{"OCI_USERNAME=" + user, "OCI_PASSWORD=" + pass}},
+		{"anonymous", Options{Writable: true}, nil},
+		{"htpasswd", Options{Writable: true, Htpasswd: writeHtpasswd(t, user, pass)}, []string{"OCI_USERNAME=" + user, "OCI_PASSWORD=" + pass}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s := serveBundle(t, testBundle(t).path, tc.opts)

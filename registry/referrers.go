@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -16,8 +15,6 @@ import (
 
 	"github.com/distribution/distribution/v3"
 	"github.com/distribution/distribution/v3/registry/api/errcode"
-	"github.com/distribution/distribution/v3/registry/auth"
-	_ "github.com/distribution/distribution/v3/registry/auth/htpasswd" // the access controller of referrers requests
 	"github.com/distribution/distribution/v3/registry/storage"
 	"github.com/distribution/reference"
 	"github.com/felixge/httpsnoop"
@@ -56,9 +53,6 @@ type referrerLister interface {
 type referrersAPI struct {
 	next   http.Handler
 	lister referrerLister
-	// access authorizes referrers requests as distribution does pulls;
-	// nil when the registry needs no authentication.
-	access auth.AccessController
 	log    Logger
 }
 
@@ -70,13 +64,7 @@ func (s *Server) withReferrers(ctx context.Context, next http.Handler) (http.Han
 	if err != nil {
 		return nil, fmt.Errorf("referrers: %w", err)
 	}
-	api := &referrersAPI{next: next, lister: newStoredReferrers(ns), log: s.log}
-	if s.opts.Htpasswd != "" {
-		if api.access, err = auth.GetAccessController("htpasswd", s.htpasswdParams()); err != nil {
-			return nil, fmt.Errorf("%w: htpasswd: %w", ErrInvalidOptions, err)
-		}
-	}
-	return api, nil
+	return &referrersAPI{next: next, lister: newStoredReferrers(ns), log: s.log}, nil
 }
 
 func (a *referrersAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -107,9 +95,6 @@ func (a *referrersAPI) serveReferrers(w http.ResponseWriter, r *http.Request, re
 		serveError(w, errcode.ErrorCodeDigestInvalid.WithDetail(err.Error()))
 		return
 	}
-	if !a.authorized(w, r, repo) {
-		return
-	}
 	descs, err := a.lister.Referrers(r.Context(), repo, subject)
 	if err != nil {
 		a.log.Errorf("referrers of %s in %s: %v", subject, repo, err)
@@ -135,28 +120,6 @@ func (a *referrersAPI) serveReferrers(w http.ResponseWriter, r *http.Request, re
 	if r.Method == http.MethodGet {
 		_, _ = w.Write(body)
 	}
-}
-
-// authorized checks a referrers request as distribution checks a pull of
-// repo, answering 401 with a challenge when it is refused.
-func (a *referrersAPI) authorized(w http.ResponseWriter, r *http.Request, repo string) bool {
-	if a.access == nil {
-		return true
-	}
-	access := auth.Access{Resource: auth.Resource{Type: "repository", Name: repo}, Action: "pull"}
-	_, err := a.access.Authorized(r, access)
-	if err == nil {
-		return true
-	}
-	var challenge auth.Challenge
-	if errors.As(err, &challenge) {
-		challenge.SetHeaders(r, w)
-		serveError(w, errcode.ErrorCodeUnauthorized.WithDetail([]auth.Access{access}))
-		return false
-	}
-	a.log.Errorf("referrers of %s: authorization: %v", repo, err)
-	w.WriteHeader(http.StatusBadRequest)
-	return false
 }
 
 // withSubjectHeader reads the manifest a PUT sends (up to

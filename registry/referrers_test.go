@@ -58,7 +58,7 @@ func decodeIndex(t *testing.T, body []byte) ocispec.Index {
 // image, a platform manifest of a bundle index, and an image pushed since.
 func TestReferrersGoContainerRegistry(t *testing.T) {
 	f := testBundle(t)
-	s := serveBundle(t, f.path, Options{})
+	s := serveBundle(t, f.path, Options{Writable: true})
 	opts := []remote.Option{remote.WithTransport(httpClient(nil).Transport), remote.WithAuth(authn.Anonymous)}
 	repo, err := name.NewRepository(s.host+"/library/multi", name.Insecure)
 	if err != nil {
@@ -162,7 +162,7 @@ func descriptorOf(t *testing.T, x interface {
 func TestReferrersAPI(t *testing.T) {
 	f := testBundle(t)
 	const user, pass = "ferry", "s3cret-pass"
-	s := serveBundle(t, f.path, Options{Htpasswd: writeHtpasswd(t, user, pass)})
+	s := serveBundle(t, f.path, Options{Writable: true, Htpasswd: writeHtpasswd(t, user, pass)})
 	anon := httpClient(nil)
 	c := &http.Client{Transport: basicAuth{user, pass, anon.Transport}}
 	do := func(method, path string, hdr http.Header, body []byte) (*http.Response, []byte) {

@@ -16,13 +16,11 @@ import (
 
 	"github.com/distribution/distribution/v3/configuration"
 	"github.com/distribution/distribution/v3/registry/api/errcode"
-	_ "github.com/distribution/distribution/v3/registry/auth/htpasswd" // the htpasswd access controller
 	"github.com/distribution/distribution/v3/registry/handlers"
 	storagedriver "github.com/distribution/distribution/v3/registry/storage/driver"
 	"github.com/distribution/distribution/v3/registry/storage/driver/filesystem"
 	"github.com/distribution/reference"
 	"github.com/felixge/httpsnoop"
-	"golang.org/x/crypto/bcrypt"
 
 	"github.com/ferry-oci/ferry/bundle"
 )
@@ -35,17 +33,31 @@ const DefaultShutdownTimeout = 30 * time.Second
 // distribution's configuration defaults do.
 const maxListEntries = 1000
 
-// Options configure a Server. The zero value serves the bundle over plain
-// HTTP, accepting pushes into a temporary directory, without
-// authentication.
+// Options configure a Server. The zero value serves the bundle read-only
+// over plain HTTP, without authentication.
 type Options struct {
-	// ReadOnly refuses pushes and deletes with the registry error
-	// UNSUPPORTED (405).
-	ReadOnly bool
-	// DataDir keeps pushed content; reads look there before the bundle.
-	// Empty means a temporary directory that Close removes. Unused when
-	// ReadOnly.
+	// Writable accepts pushes and deletes of pushed content, kept in
+	// DataDir; otherwise they are refused with the registry error
+	// UNSUPPORTED (405). A writable registry on an address other than
+	// loopback needs Htpasswd (see CheckAddress).
+	Writable bool
+	// DataDir keeps pushed content of a writable registry; reads look
+	// there before the bundle. Empty means a temporary directory that
+	// Close removes.
 	DataDir string
+	// MaxUpload bounds one upload of a writable registry, in bytes;
+	// 0 means DefaultMaxUpload.
+	MaxUpload int64
+	// MinFreeSpace is the free space, in bytes, that uploads leave on
+	// DataDir's file system; 0 means DefaultMinFreeSpace.
+	MinFreeSpace int64
+	// UploadExpiry is how long an unfinished upload is kept; 0 means
+	// DefaultUploadExpiry.
+	UploadExpiry time.Duration
+	// BodyTimeout is the longest pause in a request body, and half the
+	// grace before the body must average 16 KiB/s; 0 means
+	// DefaultBodyTimeout.
+	BodyTimeout time.Duration
 	// Prefix, when set, serves every repository under Prefix/.
 	Prefix string
 	// Htpasswd is an htpasswd file of bcrypt entries; when set, every
@@ -65,6 +77,19 @@ type Options struct {
 	Log Logger
 }
 
+// CheckAddress refuses to serve a writable registry without
+// authentication on addr unless addr is a loopback address: anyone who
+// reaches it could replace the images that nodes pull.
+func (o Options) CheckAddress(addr net.Addr) error {
+	if !o.Writable || o.Htpasswd != "" {
+		return nil
+	}
+	if tcp, ok := addr.(*net.TCPAddr); ok && tcp.IP.IsLoopback() {
+		return nil
+	}
+	return fmt.Errorf("%w: a writable registry on %s needs an htpasswd file: anyone who reaches it could replace the served images", ErrInvalidOptions, addr)
+}
+
 // Server is a registry serving one bundle. Make it with New, serve it with
 // Serve, and Close it when done.
 type Server struct {
@@ -75,13 +100,17 @@ type Server struct {
 	handler http.Handler
 	tree    *bundleTree
 	tempDir string
+	// stopPurge ends the purge of unfinished uploads; purged is closed
+	// when it has ended.
+	stopPurge context.CancelFunc
+	purged    chan struct{}
 }
 
 // New prepares a registry serving the bundle r. It reads the bundle's
 // indexes and manifests, never a layer byte, and keeps no blob in memory.
 // r must stay open until the server is closed.
 func New(ctx context.Context, r *bundle.Reader, opts Options) (*Server, error) {
-	s := &Server{opts: opts, log: opts.Log}
+	s := &Server{opts: withDefaults(opts), log: opts.Log}
 	if s.log == nil {
 		s.log = discard{}
 	}
@@ -90,8 +119,10 @@ func New(ctx context.Context, r *bundle.Reader, opts Options) (*Server, error) {
 			return nil, fmt.Errorf("%w: prefix %q: %v", ErrInvalidOptions, opts.Prefix, err)
 		}
 	}
+	var auth *htpasswdAuth
 	if opts.Htpasswd != "" {
-		if err := checkHtpasswd(opts.Htpasswd); err != nil {
+		var err error
+		if auth, err = newHtpasswdAuth(opts.Htpasswd); err != nil {
 			return nil, err
 		}
 	}
@@ -100,30 +131,73 @@ func New(ctx context.Context, r *bundle.Reader, opts Options) (*Server, error) {
 		return nil, fmt.Errorf("serve bundle: %w", err)
 	}
 	s.tree = tree
-	var upper storagedriver.StorageDriver
-	if !opts.ReadOnly {
-		dir, err := s.dataDir()
-		if err != nil {
+	var uploads *uploadGuard
+	if opts.Writable {
+		if uploads, err = s.writableLayer(ctx); err != nil {
 			return nil, err
 		}
-		upper = filesystem.New(filesystem.DriverParameters{RootDirectory: dir, MaxThreads: 100})
 	}
-	s.driver = newLayeredDriver(tree, upper)
+	s.driver = newLayeredDriver(tree, uploadsDriver(uploads))
 	if s.app, err = s.newApp(ctx); err != nil {
 		s.Close()
 		return nil, err
 	}
-	h, err := s.withReferrers(ctx, s.app)
+	h, err := s.withReferrers(ctx, guard(s.app, uploads, s.log))
 	if err != nil {
 		s.Close()
 		return nil, err
 	}
-	h = s.withNamespace(h)
-	if opts.ReadOnly {
+	if !opts.Writable {
 		h = refuseWrites(h)
+	}
+	h = s.withNamespace(h)
+	if auth != nil {
+		h = auth.wrap(h)
 	}
 	s.handler = s.withAccessLog(h)
 	return s, nil
+}
+
+// withDefaults fills in the defaults of unset options.
+func withDefaults(o Options) Options {
+	if o.MaxUpload <= 0 {
+		o.MaxUpload = DefaultMaxUpload
+	}
+	if o.MinFreeSpace <= 0 {
+		o.MinFreeSpace = DefaultMinFreeSpace
+	}
+	if o.UploadExpiry <= 0 {
+		o.UploadExpiry = DefaultUploadExpiry
+	}
+	if o.BodyTimeout <= 0 {
+		o.BodyTimeout = DefaultBodyTimeout
+	}
+	return o
+}
+
+// writableLayer makes the filesystem driver that keeps pushes, its
+// upload guard, and starts purging its unfinished uploads.
+func (s *Server) writableLayer(ctx context.Context) (*uploadGuard, error) {
+	dir, err := s.dataDir()
+	if err != nil {
+		return nil, err
+	}
+	upper := filesystem.New(filesystem.DriverParameters{RootDirectory: dir, MaxThreads: 100})
+	pctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	s.stopPurge, s.purged = cancel, make(chan struct{})
+	go func() {
+		defer close(s.purged)
+		purgeUploads(pctx, upper, s.opts.UploadExpiry, s.log)
+	}()
+	return &uploadGuard{upper: upper, dataDir: dir, maxSize: s.opts.MaxUpload, minFree: s.opts.MinFreeSpace, deadline: s.opts.BodyTimeout, log: s.log}, nil
+}
+
+// uploadsDriver is the writable layer of g, or nil.
+func uploadsDriver(g *uploadGuard) storagedriver.StorageDriver {
+	if g == nil {
+		return nil
+	}
+	return g.upper
 }
 
 // dataDir returns the directory for pushed content, made if needed.
@@ -163,12 +237,12 @@ func (s *Server) newApp(ctx context.Context) (app *handlers.App, err error) {
 	cfg := &configuration.Configuration{
 		Storage: configuration.Storage{
 			driverName: configuration.Parameters{driverParam: key},
-			"delete":   configuration.Parameters{"enabled": !s.opts.ReadOnly},
+			"delete":   configuration.Parameters{"enabled": s.opts.Writable},
 			"redirect": configuration.Parameters{"disable": true},
 			"cache":    configuration.Parameters{"blobdescriptor": "inmemory"},
 			"maintenance": configuration.Parameters{
 				"uploadpurging": map[any]any{"enabled": false},
-				"readonly":      map[any]any{"enabled": s.opts.ReadOnly},
+				"readonly":      map[any]any{"enabled": !s.opts.Writable},
 			},
 		},
 	}
@@ -176,17 +250,9 @@ func (s *Server) newApp(ctx context.Context) (app *handlers.App, err error) {
 	cfg.Catalog.MaxEntries = maxListEntries
 	cfg.Tags.MaxTags = maxListEntries
 	cfg.Log.AccessLog.Disabled = true
-	if s.opts.Htpasswd != "" {
-		cfg.Auth = configuration.Auth{"htpasswd": s.htpasswdParams()}
-	}
 	// The application lives until Close, not until ctx ends: requests in
 	// flight finish after a shutdown begins.
 	return handlers.NewApp(context.WithoutCancel(ctx), cfg), nil
-}
-
-// htpasswdParams configure distribution's htpasswd access controller.
-func (s *Server) htpasswdParams() configuration.Parameters {
-	return configuration.Parameters{"realm": "ferry", "path": s.opts.Htpasswd}
 }
 
 func randomHex() (string, error) {
@@ -195,32 +261,6 @@ func randomHex() (string, error) {
 		return "", fmt.Errorf("random: %w", err)
 	}
 	return hex.EncodeToString(b), nil
-}
-
-// checkHtpasswd makes sure file is an htpasswd file of bcrypt entries:
-// distribution would create a missing one with a random password, and
-// cannot check other hashes.
-func checkHtpasswd(file string) error {
-	b, err := os.ReadFile(file)
-	if err != nil {
-		return fmt.Errorf("%w: htpasswd: %w", ErrInvalidOptions, err)
-	}
-	users := 0
-	for i, line := range strings.Split(string(b), "\n") {
-		line = strings.TrimSpace(line)
-		if line == "" || strings.HasPrefix(line, "#") {
-			continue
-		}
-		user, hash, _ := strings.Cut(line, ":")
-		if _, err := bcrypt.Cost([]byte(hash)); user == "" || err != nil {
-			return fmt.Errorf("%w: htpasswd %s line %d: want user:bcrypt-hash (htpasswd -B)", ErrInvalidOptions, file, i+1)
-		}
-		users++
-	}
-	if users == 0 {
-		return fmt.Errorf("%w: htpasswd %s has no users", ErrInvalidOptions, file)
-	}
-	return nil
 }
 
 // Images is how many of the bundle's images are served.
@@ -259,6 +299,10 @@ func (s *Server) URL(addr net.Addr) string {
 // waits up to Options.ShutdownTimeout for requests in flight to finish. It
 // returns nil after a graceful shutdown. Serve closes ln.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	if err := s.opts.CheckAddress(ln.Addr()); err != nil {
+		ln.Close()
+		return err
+	}
 	srv := &http.Server{
 		Handler:           s.handler,
 		TLSConfig:         s.opts.TLS,
@@ -300,6 +344,11 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 // data directory, if New made one. The bundle reader is the caller's.
 func (s *Server) Close() error {
 	var err error
+	if s.stopPurge != nil {
+		s.stopPurge()
+		<-s.purged
+		s.stopPurge = nil
+	}
 	if s.app != nil {
 		err = s.app.Shutdown()
 	}

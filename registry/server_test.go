@@ -59,7 +59,7 @@ func TestCorruptBlob(t *testing.T) {
 	}
 
 	t.Run("layer", func(t *testing.T) {
-		s := serveBundle(t, corruptCopy(t, f, blobs[layer]), Options{ReadOnly: true})
+		s := serveBundle(t, corruptCopy(t, f, blobs[layer]), Options{})
 		resp, err := httpClient(nil).Get(s.url + "/v2/ferry/tools/blobs/" + layer.String())
 		if err != nil {
 			t.Fatal(err)
@@ -83,7 +83,7 @@ func TestCorruptBlob(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer r.Close()
-		_, err = New(context.Background(), r, Options{ReadOnly: true})
+		_, err = New(context.Background(), r, Options{})
 		if !errors.Is(err, transfer.ErrDigestMismatch) || !strings.Contains(err.Error(), refTools) {
 			t.Errorf("New over a corrupt manifest: %v, want a digest mismatch naming %s", err, refTools)
 		}
@@ -94,7 +94,7 @@ func TestCorruptBlob(t *testing.T) {
 // each checks every byte.
 func TestConcurrentPulls(t *testing.T) {
 	f := testBundle(t)
-	s := serveBundle(t, f.path, Options{ReadOnly: true})
+	s := serveBundle(t, f.path, Options{})
 	type blob struct {
 		url  string
 		want []byte
@@ -142,7 +142,7 @@ func TestConcurrentPulls(t *testing.T) {
 func TestGracefulShutdown(t *testing.T) {
 	f := testBundle(t)
 	dataDir := t.TempDir()
-	s := serveBundle(t, f.path, Options{DataDir: dataDir})
+	s := serveBundle(t, f.path, Options{Writable: true, DataDir: dataDir})
 	c := httpClient(nil)
 	resp, body := call(t, c, http.MethodPost, s.url+"/v2/slow/upload/blobs/uploads/", nil, nil)
 	if resp.StatusCode != http.StatusAccepted {
@@ -223,7 +223,7 @@ func TestTLS(t *testing.T) {
 		{"files", loaded, files.CAPool},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			s := serveBundle(t, f.path, Options{ReadOnly: true, TLS: tc.tls})
+			s := serveBundle(t, f.path, Options{TLS: tc.tls})
 			if !strings.HasPrefix(s.url, "https://127.0.0.1:") {
 				t.Fatalf("URL %s", s.url)
 			}
@@ -326,7 +326,7 @@ func BenchmarkOpenAndFirstManifest(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		s, err := New(context.Background(), r, Options{ReadOnly: true})
+		s, err := New(context.Background(), r, Options{})
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -61,7 +61,7 @@ func errorCode(body []byte) string {
 // whole and by range.
 func TestPull(t *testing.T) {
 	f := testBundle(t)
-	s := serveBundle(t, f.path, Options{ReadOnly: true})
+	s := serveBundle(t, f.path, Options{})
 	c := httpClient(nil)
 	multi, quay := f.digestOf(t, refMulti), f.digestOf(t, refQuay)
 	idx, err := manifests.ParseIndex(f.blobs(t)[multi])
@@ -175,7 +175,7 @@ func TestContentDiscovery(t *testing.T) {
 
 	for _, prefix := range []string{"", "mirror"} {
 		t.Run("prefix="+prefix, func(t *testing.T) {
-			s := serveBundle(t, f.path, Options{ReadOnly: true, Prefix: prefix})
+			s := serveBundle(t, f.path, Options{Prefix: prefix})
 			p := ""
 			if prefix != "" {
 				p = prefix + "/"
@@ -225,18 +225,14 @@ func TestContentDiscovery(t *testing.T) {
 func pushBlob(t testing.TB, c *http.Client, base, repo, mediaType string, content []byte) ocispec.Descriptor {
 	t.Helper()
 	d := digest.FromBytes(content)
-	resp, body := call(t, c, http.MethodPost, base+"/v2/"+repo+"/blobs/uploads/", nil, nil)
-	if resp.StatusCode != http.StatusAccepted {
-		t.Fatalf("POST upload: %s %s", resp.Status, body)
-	}
-	loc, err := resp.Location()
+	loc, err := url.Parse(startUpload(t, c, base, repo))
 	if err != nil {
 		t.Fatal(err)
 	}
 	q := loc.Query()
 	q.Set("digest", d.String())
 	loc.RawQuery = q.Encode()
-	resp, body = call(t, c, http.MethodPut, loc.String(), http.Header{"Content-Type": {"application/octet-stream"}}, content)
+	resp, body := call(t, c, http.MethodPut, loc.String(), http.Header{"Content-Type": {"application/octet-stream"}}, content)
 	if resp.StatusCode != http.StatusCreated {
 		t.Fatalf("PUT upload: %s %s", resp.Status, body)
 	}
@@ -250,7 +246,7 @@ func pushBlob(t testing.TB, c *http.Client, base, repo, mediaType string, conten
 func TestPushAndDelete(t *testing.T) {
 	f := testBundle(t)
 	dataDir := t.TempDir()
-	s := serveBundle(t, f.path, Options{DataDir: dataDir})
+	s := serveBundle(t, f.path, Options{Writable: true, DataDir: dataDir})
 	c := httpClient(nil)
 	blobs := f.blobs(t)
 	idx, err := manifests.ParseIndex(blobs[f.digestOf(t, refMulti)])
@@ -321,7 +317,7 @@ func TestPushAndDelete(t *testing.T) {
 // TestReadOnly refuses every write with UNSUPPORTED and still serves reads.
 func TestReadOnly(t *testing.T) {
 	f := testBundle(t)
-	s := serveBundle(t, f.path, Options{ReadOnly: true})
+	s := serveBundle(t, f.path, Options{})
 	c := httpClient(nil)
 	multi := f.digestOf(t, refMulti)
 	for _, tc := range []struct{ method, path string }{
@@ -345,7 +341,7 @@ func TestReadOnly(t *testing.T) {
 // credentials out of the log.
 func TestAuth(t *testing.T) {
 	f := testBundle(t)
-	s := serveBundle(t, f.path, Options{ReadOnly: true, Htpasswd: writeHtpasswd(t, "ferry", "s3cret-pass")})
+	s := serveBundle(t, f.path, Options{Htpasswd: writeHtpasswd(t, "ferry", "s3cret-pass")})
 	c := httpClient(nil)
 	for _, tc := range []struct {
 		name, user, pass string

@@ -47,7 +47,7 @@ func orasDiscover(t *testing.T, ref string) map[digest.Digest]string {
 // verify passes with the key and fails with another, and neither client
 // fell back to the referrers tag schema (they saw OCI-Subject).
 func TestReferrersCosignOras(t *testing.T) {
-	s := serveBundle(t, testBundle(t).path, Options{})
+	s := serveBundle(t, testBundle(t).path, Options{Writable: true})
 	// The fixture helpers need only the address of a plain-HTTP registry.
 	reg := &testenv.RegistryServer{Host: s.host, URL: s.url}
 	const repo = "library/app"

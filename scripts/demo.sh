@@ -203,7 +203,7 @@ ok "docker-registry (pid $reg_pid) on $REGISTRY"
 
 step "Install: ONE command verifies, serves, mirror-configures containerd, imports and pushes"
 install=("$FERRY" install "$DEMO/release.tar"
-	--serve 127.0.0.1:0 --plain-http --read-only
+	--serve 127.0.0.1:0 --plain-http
 	--mirror docker.io --mirror quay.io --containerd-config-dir "$CERTS_D"
 	--import --address "$CTD_SOCK"
 	--push-to "$REGISTRY/demo" --push-plain-http

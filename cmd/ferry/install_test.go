@@ -21,7 +21,7 @@ func TestInstallCommand(t *testing.T) {
 	caOut := filepath.Join(dir, "ca.crt")
 
 	code, out, errOut := runFerry(t, "", "install", path, "-o", "json",
-		"--serve", "127.0.0.1:0", "--tls-self-signed", "--ca-out", caOut, "--read-only",
+		"--serve", "127.0.0.1:0", "--tls-self-signed", "--ca-out", caOut,
 		"--mirror", "docker.io", "--containerd-config-dir", ctd.CertsDir,
 		"--import", "--address", ctd.Address, "--no-unpack",
 		"--push-to", target.Host+"/seed", "--push-plain-http",
@@ -65,6 +65,7 @@ func TestInstallCommandUsage(t *testing.T) {
 		{"mirror without serve", []string{"install", path, "--import", "--mirror", "docker.io"}},
 		{"serve without transport", []string{"install", path, "--serve", "127.0.0.1:0"}},
 		{"bad verify mode", []string{"install", path, "--import", "--verify", "half"}},
+		{"writable serve", []string{"install", path, "--serve", "127.0.0.1:0", "--plain-http", "--writable"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if code, _, errOut := runFerry(t, "", tc.args...); code != exitUsage {

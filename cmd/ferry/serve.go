@@ -41,7 +41,9 @@ type serveFlags struct {
 	tlsKey     string
 	htpasswd   string
 	readOnly   bool
+	writable   bool
 	dataDir    string
+	maxUpload  int64
 	prefix     string
 	readyFile  string
 	shutdown   time.Duration
@@ -56,16 +58,22 @@ func newServeCommand(g *globalOptions) *cobra.Command {
 bundle without unpacking it, until SIGINT or SIGTERM; requests in flight then
 get --shutdown-timeout to finish. Each image is served without and with its registry host
 (library/nginx:1.25 and docker.io/library/nginx:1.25); containerd's ?ns= mirror
-parameter selects the host-qualified one. Unless --read-only, pushes are kept
-in --data-dir (a temporary directory by default) and read before the bundle.
+parameter selects the host-qualified one.
+
+The registry is read-only unless --writable or --data-dir is given: pushes
+are then kept in --data-dir (a temporary directory with --writable alone) and
+read before the bundle, each upload is capped by --max-upload and stops short
+of the last GiB of free space, and unfinished uploads are removed after an
+hour. A writable registry on an address other than loopback needs --htpasswd.
 
 Choose the transport explicitly: --plain-http, --tls-self-signed (a CA and a
 certificate for every --hostname; the CA goes to --ca-out for clients to
 trust, and is kept in --ca-dir across restarts) or --tls-cert and --tls-key. The default --listen is 127.0.0.1:5000;
 give 0.0.0.0:5000 to serve other machines.`,
 		Example: `  ferry serve release.tar --listen 0.0.0.0:5000 --tls-self-signed --hostname 10.0.0.5 --ca-out ca.crt
-  ferry serve release.tar --listen 127.0.0.1:5000 --plain-http --read-only
-  ferry serve release.tar --listen :5443 --tls-cert srv.crt --tls-key srv.key --htpasswd users.htpasswd`,
+  ferry serve release.tar --listen 127.0.0.1:5000 --plain-http
+  ferry serve release.tar --listen :5443 --tls-cert srv.crt --tls-key srv.key \
+    --htpasswd users.htpasswd --data-dir /var/lib/ferry/pushed`,
 		Args: exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runServe(cmd, g, &f, args[0])
@@ -74,7 +82,9 @@ give 0.0.0.0:5000 to serve other machines.`,
 	fl := cmd.Flags()
 	fl.StringVar(&f.listen, "listen", "127.0.0.1:5000", "address to listen on (port 0 picks a free port)")
 	f.bind(fl)
-	fl.StringVar(&f.dataDir, "data-dir", "", "keep pushed content here (default: a temporary directory removed on exit)")
+	fl.BoolVar(&f.writable, "writable", false, "accept pushes (into --data-dir, or a temporary directory removed on exit)")
+	fl.StringVar(&f.dataDir, "data-dir", "", "accept pushes and keep them here (implies --writable)")
+	fl.Int64Var(&f.maxUpload, "max-upload", registry.DefaultMaxUpload, "largest upload a writable registry accepts, in bytes")
 	fl.StringVar(&f.prefix, "prefix", "", "serve every repository under PREFIX/")
 	return cmd
 }
@@ -89,7 +99,7 @@ func (f *serveFlags) bind(fl *pflag.FlagSet) {
 	fl.StringVar(&f.tlsCert, "tls-cert", "", "serve HTTPS with this certificate (PEM)")
 	fl.StringVar(&f.tlsKey, "tls-key", "", "key (PEM) of --tls-cert")
 	fl.StringVar(&f.htpasswd, "htpasswd", "", "require HTTP basic authentication against this htpasswd file (bcrypt)")
-	fl.BoolVar(&f.readOnly, "read-only", false, "refuse pushes and deletes")
+	fl.BoolVar(&f.readOnly, "read-only", false, "refuse pushes and deletes (the default)")
 	fl.StringVar(&f.readyFile, "ready-file", "", "write the registry URL to this file once listening (removed on exit)")
 	fl.DurationVar(&f.shutdown, "shutdown-timeout", defaultShutdownTimeout, "on SIGINT or SIGTERM, wait this long for requests in flight (a second signal exits at once)")
 }
@@ -110,6 +120,9 @@ func runServe(cmd *cobra.Command, g *globalOptions, f *serveFlags, path string) 
 	opts, err := f.options(g, ln.Addr())
 	if err != nil {
 		return err
+	}
+	if err := opts.CheckAddress(ln.Addr()); err != nil {
+		return usageError{fmt.Errorf("%w (give --htpasswd, or listen on 127.0.0.1)", err)}
 	}
 	r, err := bundle.Open(path)
 	if err != nil {
@@ -156,8 +169,10 @@ func (f *serveFlags) check() error {
 		return usageError{fmt.Errorf("--tls-self-signed needs --ca-out FILE or --ca-dir DIR: clients must trust that CA")}
 	case !f.selfSigned && (f.caOut != "" || f.caDir != ""):
 		return usageError{fmt.Errorf("--ca-out and --ca-dir go with --tls-self-signed")}
-	case f.readOnly && f.dataDir != "":
-		return usageError{fmt.Errorf("--data-dir keeps pushes; --read-only refuses them")}
+	case f.readOnly && (f.dataDir != "" || f.writable):
+		return usageError{fmt.Errorf("--writable and --data-dir accept pushes; --read-only refuses them")}
+	case f.maxUpload < 1 && (f.writable || f.dataDir != ""):
+		return usageError{fmt.Errorf("--max-upload must be at least 1 byte")}
 	}
 	return nil
 }
@@ -170,12 +185,13 @@ func (f *serveFlags) options(g *globalOptions, addr net.Addr) (registry.Options,
 		return registry.Options{}, err
 	}
 	opts := registry.Options{
-		ReadOnly: f.readOnly,
-		DataDir:  f.dataDir,
-		Prefix:   f.prefix,
-		Htpasswd: f.htpasswd,
-		TLS:      tlsConfig,
-		Log:      g.log,
+		Writable:  f.writable || f.dataDir != "",
+		DataDir:   f.dataDir,
+		MaxUpload: f.maxUpload,
+		Prefix:    f.prefix,
+		Htpasswd:  f.htpasswd,
+		TLS:       tlsConfig,
+		Log:       g.log,
 
 		ShutdownTimeout: f.shutdown,
 	}

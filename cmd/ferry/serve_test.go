@@ -15,6 +15,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/v1/random"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+
 	"github.com/ferry-oci/ferry/internal/testenv"
 )
 
@@ -87,7 +91,7 @@ func TestServeCommand(t *testing.T) {
 	}
 
 	t.Run("plain http", func(t *testing.T) {
-		url, stop := startServe(t, "serve", path, "--plain-http", "--listen", "127.0.0.1:0", "--read-only")
+		url, stop := startServe(t, "serve", path, "--plain-http", "--listen", "127.0.0.1:0")
 		resp := get(t, &http.Client{Transport: &http.Transport{}}, url+"/v2/library/multi/manifests/1")
 		if resp.StatusCode != http.StatusOK || resp.Header.Get("Docker-Content-Digest") != digests["multi"].String() {
 			t.Errorf("GET multi:1: %s %s", resp.Status, resp.Header.Get("Docker-Content-Digest"))
@@ -101,6 +105,32 @@ func TestServeCommand(t *testing.T) {
 		}
 		if !strings.Contains(stderr, "GET /v2/library/multi/manifests/1 200") {
 			t.Errorf("no access line in the log:\n%s", stderr)
+		}
+	})
+
+	t.Run("read-only unless asked", func(t *testing.T) {
+		for _, tc := range []struct {
+			flags  []string
+			refuse bool
+		}{
+			{nil, true},
+			{[]string{"--writable"}, false},
+			{[]string{"--data-dir", t.TempDir()}, false},
+		} {
+			url, stop := startServe(t, append([]string{"serve", path, "--plain-http", "--listen", "127.0.0.1:0"}, tc.flags...)...)
+			ref, err := name.ParseReference(strings.TrimPrefix(url, "http://")+"/pushed/image:1", name.Insecure)
+			if err != nil {
+				t.Fatal(err)
+			}
+			img, err := random.Image(512, 1)
+			if err != nil {
+				t.Fatal(err)
+			}
+			err = remote.Write(ref, img)
+			if refused := err != nil && strings.Contains(err.Error(), "UNSUPPORTED"); refused != tc.refuse || (!tc.refuse && err != nil) {
+				t.Errorf("serve %v: push %v, want refused=%v", tc.flags, err, tc.refuse)
+			}
+			stop()
 		}
 	})
 
@@ -160,6 +190,9 @@ func TestServeCommandErrors(t *testing.T) {
 		{"self-signed without ca-out", []string{"serve", path, "--tls-self-signed"}, exitUsage, []string{"--ca-out"}},
 		{"ca-out without self-signed", []string{"serve", path, "--plain-http", "--ca-out", "x"}, exitUsage, []string{"--ca-out"}},
 		{"read-only data dir", []string{"serve", path, "--plain-http", "--read-only", "--data-dir", dir}, exitUsage, []string{"--data-dir"}},
+		{"read-only writable", []string{"serve", path, "--plain-http", "--read-only", "--writable"}, exitUsage, []string{"--writable"}},
+		{"writable off loopback without htpasswd", []string{"serve", path, "--plain-http", "--writable", "--listen", "0.0.0.0:0"}, exitUsage, []string{"htpasswd"}},
+		{"no upload", []string{"serve", path, "--plain-http", "--writable", "--max-upload", "0"}, exitUsage, []string{"--max-upload"}},
 		{"no bundle", []string{"serve", "--plain-http"}, exitUsage, []string{"arg"}},
 		{"not a bundle", append([]string{"serve", notBundle, "--plain-http"}, listen...), exitFailure, []string{"not an OCI layout tarball", notBundle}},
 		{"missing bundle", append([]string{"serve", filepath.Join(dir, "nope.tar"), "--plain-http"}, listen...), exitFailure, []string{"no such file"}},

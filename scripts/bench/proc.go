@@ -282,7 +282,7 @@ func (b *bench) startRegistry(ctx context.Context, storage string) (*server, err
 // kernel-chosen port, and waits for its first 200.
 func (b *bench) startFerryServe(ctx context.Context) (*server, error) {
 	ready := filepath.Join(b.work, fmt.Sprintf("ready-%d", b.seq.Add(1)))
-	p, err := b.start(ctx, b.ferry, "serve", b.bundle, "--listen", "127.0.0.1:0", "--plain-http", "--read-only", "--ready-file", ready)
+	p, err := b.start(ctx, b.ferry, "serve", b.bundle, "--listen", "127.0.0.1:0", "--plain-http", "--ready-file", ready)
 	if err != nil {
 		return nil, err
 	}

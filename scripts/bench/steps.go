@@ -242,7 +242,7 @@ func (b *bench) stepServe(ctx context.Context) error {
 	if err := b.prepareServed(ctx); err != nil {
 		return err
 	}
-	fr := b.addRow(stepServe, "ferry", "ferry serve bundle.tar --listen 127.0.0.1:0 --plain-http --read-only, until GET /v2/ is 200", 0)
+	fr := b.addRow(stepServe, "ferry", "ferry serve bundle.tar --listen 127.0.0.1:0 --plain-http, until GET /v2/ is 200", 0)
 	b.addRow(stepServe, "docker-registry", "tar -xf bundle.tar; docker-registry serve (storage prepared once), until GET /v2/ is 200", 0)
 	trials := []trial{{"docker-registry", func(ctx context.Context) (map[string]sample, error) {
 		dir, err := os.MkdirTemp(b.work, "extract-")

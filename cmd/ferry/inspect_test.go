@@ -87,10 +87,14 @@ func TestVerifyCommand(t *testing.T) {
 				t.Errorf("stdout lacks %q:\n%s", tc.output, stdout)
 			}
 			if code != exitOK {
+				// Each problem is printed once: on stdout, with the data.
 				for _, s := range []string{layer.String(), listName, multiName, "digest mismatch"} {
-					if !strings.Contains(stderr, s) {
-						t.Errorf("stderr does not name %s:\n%s", s, stderr)
+					if strings.Count(stdout+stderr, s) != 1 {
+						t.Errorf("%s is not printed once:\nstdout:\n%s\nstderr:\n%s", s, stdout, stderr)
 					}
+				}
+				if !strings.Contains(stderr, "Error: bundle verification failed: 1 problem(s)") {
+					t.Errorf("stderr does not sum up the problems:\n%s", stderr)
 				}
 			}
 			if slices.Contains(tc.args, "json") {

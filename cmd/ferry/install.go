@@ -5,6 +5,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -112,9 +113,21 @@ func runInstall(cmd *cobra.Command, g *globalOptions, f *installFlags, path stri
 			g.log.Errorf("%s failed: %s", s.Name, s.Error)
 			return
 		}
+		if s.Duration == 0 {
+			g.log.Infof("%s: %s", s.Name, s.Summary)
+			return
+		}
 		g.log.Infof("%s: %s (%s)", s.Name, s.Summary, s.Duration.Round(time.Millisecond))
 	}
 	prog := newProgress(g, cmd.ErrOrStderr(), "installing")
+	if opts.Ready != nil {
+		// The steps are done: end the bars before serving on.
+		ready := opts.Ready
+		opts.Ready = func(url string) error {
+			prog.Wait()
+			return ready(url)
+		}
+	}
 	if opts.Import != nil {
 		opts.Import.Observer = prog
 	}
@@ -125,6 +138,13 @@ func runInstall(cmd *cobra.Command, g *globalOptions, f *installFlags, path stri
 	prog.Wait()
 	if res == nil {
 		return err
+	}
+	var failed []string
+	for _, s := range res.Failed() {
+		failed = append(failed, s.Name)
+	}
+	if len(failed) > 0 { // StepDone logged each failure as it happened
+		err = shown(err, "install: %s failed", strings.Join(failed, ", "))
 	}
 	return report(cmd, g, res, func(w io.Writer) { printInstall(w, res) }, err)
 }
@@ -167,12 +187,13 @@ func (f *installFlags) options(cmd *cobra.Command, g *globalOptions) (installer.
 	return opts, nil
 }
 
-// printInstall prints one line per step.
+// printInstall prints one line per step; a failed step's error is in the
+// log line of its end.
 func printInstall(w io.Writer, res *installer.InstallResult) {
 	for _, s := range res.Steps {
 		status := "ok"
 		if s.Error != "" {
-			status = "FAILED: " + s.Error
+			status = "FAILED"
 		}
 		fmt.Fprintf(w, "%-14s %-8s %s %s\n", s.Name, s.Duration.Round(time.Millisecond), status, s.Summary)
 	}

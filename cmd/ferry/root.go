@@ -24,6 +24,25 @@ const (
 // usageError marks errors in how ferry was called.
 type usageError struct{ error }
 
+// shownError is a command's error whose details the command has already
+// printed (a verify's problems, an install's failed steps): execute
+// prints only its summary, so each problem is printed once.
+type shownError struct {
+	summary string
+	err     error
+}
+
+func (e shownError) Error() string { return e.err.Error() }
+func (e shownError) Unwrap() error { return e.err }
+
+// shown wraps err, when not nil, as already shown, with a summary.
+func shown(err error, format string, args ...any) error {
+	if err == nil {
+		return nil
+	}
+	return shownError{summary: fmt.Sprintf(format, args...), err: err}
+}
+
 // globalOptions are the flags every command has.
 type globalOptions struct {
 	logLevel string
@@ -84,7 +103,12 @@ func execute(ctx context.Context, args []string, out, errOut io.Writer) int {
 	if err == nil {
 		return exitOK
 	}
-	fmt.Fprintf(errOut, "Error: %s\n", strings.TrimRight(err.Error(), "\n"))
+	msg := err.Error()
+	var se shownError
+	if errors.As(err, &se) {
+		msg = se.summary
+	}
+	fmt.Fprintf(errOut, "Error: %s\n", strings.TrimRight(msg, "\n"))
 	var intr interrupted
 	if errors.As(context.Cause(ctx), &intr) {
 		return intr.exitCode()

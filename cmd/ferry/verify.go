@@ -37,6 +37,7 @@ and the delta are checked as one: every image of both complete.`,
 			if rep == nil {
 				return verr
 			}
+			verr = shown(verr, "%s: %d problem(s), listed on standard output", bundle.ErrVerifyFailed, len(rep.Problems))
 			if g.output == "json" {
 				if err := printJSON(cmd, rep); err != nil {
 					return err

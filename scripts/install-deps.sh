@@ -1,17 +1,22 @@
 #!/usr/bin/env bash
 # Installs what ferry's tests, demo and benchmarks need on Debian 12:
-# containerd (+ctr), runc, docker-registry (distribution 2.8), skopeo,
-# busybox-static and CA certificates from apt; cosign and oras (the
+# containerd 1.6 (+ctr), runc, docker-registry (distribution 2.8), skopeo,
+# podman, busybox-static and CA certificates from apt; cosign and oras (the
 # independent signing and referrers clients of the trust tests) built with
 # `go install` into $FERRY_TOOLS_BIN (default ${XDG_CACHE_HOME:-~/.cache}/ferry/tools/bin),
-# reused when present. Idempotent: apt runs only when something is missing.
-# It starts nothing (services are kept from starting during the install) and
-# leaves /etc/containerd alone.
+# reused when present; and a containerd 2.x (containerd,
+# containerd-shim-runc-v2, ctr) built with `go install` into
+# ${XDG_CACHE_HOME:-$HOME/.cache}/ferry/containerd-VERSION/bin, where
+# internal/testenv finds it (VERSION: internal/testenv/containerd2.version),
+# built only when that directory lacks a binary. Idempotent: apt runs only
+# when something is missing. It starts nothing (services are kept from
+# starting during the install) and leaves /etc/containerd and
+# /etc/containers alone.
 set -euo pipefail
 
 export PATH="$PATH:/usr/local/go/bin:/usr/sbin:/sbin"
 
-PKGS=(containerd runc docker-registry skopeo busybox-static ca-certificates)
+PKGS=(containerd runc docker-registry skopeo podman busybox-static ca-certificates)
 
 SUDO=()
 if [ "$(id -u)" -ne 0 ]; then
@@ -25,6 +30,7 @@ have ctr || missing+=(ctr)
 have runc || missing+=(runc)
 [ -x /usr/bin/docker-registry ] || missing+=(docker-registry)
 have skopeo || missing+=(skopeo)
+have podman || missing+=(podman)
 # The busybox package also installs /bin/busybox, but a dynamic one: the test
 # images need the static build.
 if have dpkg-query; then
@@ -54,7 +60,7 @@ if [ "${#missing[@]}" -gt 0 ]; then
 fi
 
 # Check the result, and that Go is there.
-for b in containerd ctr runc skopeo; do
+for b in containerd ctr runc skopeo podman; do
 	have "$b" || { echo "install-deps: $b still missing after install" >&2; exit 1; }
 done
 [ -x /usr/bin/docker-registry ] || { echo "install-deps: /usr/bin/docker-registry still missing" >&2; exit 1; }
@@ -103,4 +109,29 @@ if [ ! -x "$TOOLS_BIN/oci-conformance.test" ] || [ ! -e "$TOOLS_BIN/.oci-conform
 	did="$did; built the OCI conformance suite $CONFORMANCE_VERSION"
 fi
 
-echo "install-deps: $did; $(containerd --version | awk '{print "containerd " $3}'), $(skopeo --version), $(go version | awk '{print $3}')"
+# containerd 2.x, beside Debian's 1.6: built from the Go module proxy, once
+# per machine (about two minutes on 2 cores with empty Go caches). no_btrfs:
+# Debian's containerd has no btrfs headers, and the tests do not use btrfs.
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+ctd2_version="$(tr -d ' \n' <"$here/../internal/testenv/containerd2.version")"
+ctd2_bin="${XDG_CACHE_HOME:-$HOME/.cache}/ferry/containerd-${ctd2_version#v}/bin"
+ctd2_cmds=(containerd containerd-shim-runc-v2 ctr)
+ctd2_missing=""
+for b in "${ctd2_cmds[@]}"; do [ -x "$ctd2_bin/$b" ] || ctd2_missing=1; done
+if [ -n "$ctd2_missing" ]; then
+	echo "install-deps: building containerd $ctd2_version into $ctd2_bin (once per machine)" >&2
+	start=$SECONDS
+	mkdir -p "$ctd2_bin"
+	pkgs=()
+	for b in "${ctd2_cmds[@]}"; do pkgs+=("github.com/containerd/containerd/v2/cmd/$b@$ctd2_version"); done
+	# Build into a temp dir and move the binaries in last, so a killed build
+	# never leaves a half-filled cache that the check above would accept.
+	tmpbin="$(mktemp -d "$ctd2_bin/.build.XXXXXX")"
+	GOBIN="$tmpbin" go install -tags no_btrfs "${pkgs[@]}"
+	for b in "${ctd2_cmds[@]}"; do mv "$tmpbin/$b" "$ctd2_bin/$b"; done
+	rmdir "$tmpbin"
+	did="$did; built containerd $ctd2_version in $((SECONDS - start))s"
+fi
+"$ctd2_bin/containerd" --version | grep -q " ${ctd2_version#v}" || { echo "install-deps: $ctd2_bin/containerd is not $ctd2_version" >&2; exit 1; }
+
+echo "install-deps: $did; $(containerd --version | awk '{print "containerd " $3}') and ${ctd2_version#v} ($ctd2_bin), $(skopeo --version), $(podman --version), $(go version | awk '{print $3}')"

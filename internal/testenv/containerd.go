@@ -33,8 +33,12 @@ type ContainerdServer struct {
 	// CertsDir is the CRI registry config_path: hosts.toml files go in
 	// CertsDir/<host>/hosts.toml.
 	CertsDir string
-	// ConfigPath is the containerd config file (version 2).
+	// ConfigPath is the containerd config file (version 2 for 1.x, 3 for 2.x).
 	ConfigPath string
+	// Version is the containerd release line running, and Binary its
+	// containerd program (`Binary --version` names the version).
+	Version ContainerdVersion
+	Binary  string
 	// Dir is the temp dir that holds everything above.
 	Dir string
 	// LogPath is containerd's log (stdout and stderr).
@@ -45,16 +49,37 @@ type ContainerdServer struct {
 	done chan struct{}
 }
 
-// Containerd starts a real containerd (1.6 or 1.7) as root with its own
-// config, root, state and socket under a temp dir made with
-// os.MkdirTemp("", "ctd") (unix socket paths must stay short). It waits until
-// the socket answers. At the end of the test it is stopped (SIGTERM, then
-// SIGKILL after 10s), leftover mounts under the dir are unmounted and the dir
-// is removed; if the test failed, the last 50 log lines are logged.
+// ContainerdOptions choose the containerd that StartContainerd runs.
+type ContainerdOptions struct {
+	// Version is the release line; 0 means Containerd1.
+	Version ContainerdVersion
+	// RegistryConfig, when set, is a containerd config file of the
+	// version's config form holding the CRI registry config_path (as
+	// `ferry mirror-config --print-containerd-config` prints it), used
+	// instead of the daemon's own config_path = CertsDir (see
+	// ctdconfig.Daemon.RegistryConfig).
+	RegistryConfig string
+}
+
+// Containerd starts Debian's containerd 1.6: StartContainerd with the
+// zero ContainerdOptions.
 func Containerd(t testing.TB) *ContainerdServer {
 	t.Helper()
-	bin := RequireBinary(t, "containerd")
-	ctr := RequireBinary(t, "ctr")
+	return StartContainerd(t, ContainerdOptions{})
+}
+
+// StartContainerd starts a real containerd of opts.Version as root with its
+// own config, root, state and socket under a temp dir made with
+// os.MkdirTemp("", "ctd") (unix socket paths must stay short). It waits
+// until the socket answers. At the end of the test it is stopped (SIGTERM,
+// then SIGKILL after 10s), leftover mounts under the dir are unmounted and
+// the dir is removed; if the test failed, the last 50 log lines are logged.
+func StartContainerd(t testing.TB, opts ContainerdOptions) *ContainerdServer {
+	t.Helper()
+	if opts.Version == 0 {
+		opts.Version = Containerd1
+	}
+	bins := ContainerdBinaries(t, opts.Version)
 	if os.Geteuid() != 0 {
 		t.Fatalf("testenv: containerd needs root (euid %d); run the tests as root", os.Geteuid())
 	}
@@ -68,6 +93,7 @@ func Containerd(t testing.TB) *ContainerdServer {
 		dir = d
 	}
 	d := ctdconfig.For(dir)
+	d.Major, d.RegistryConfig = int(opts.Version), opts.RegistryConfig
 	c := &ContainerdServer{
 		Address:    d.Address,
 		Root:       d.Root,
@@ -76,7 +102,9 @@ func Containerd(t testing.TB) *ContainerdServer {
 		ConfigPath: d.ConfigPath,
 		Dir:        dir,
 		LogPath:    filepath.Join(dir, "containerd.log"),
-		ctr:        ctr,
+		Version:    opts.Version,
+		Binary:     bins.Containerd,
+		ctr:        bins.Ctr,
 	}
 	t.Cleanup(func() {
 		c.stop(t)
@@ -94,13 +122,15 @@ func Containerd(t testing.TB) *ContainerdServer {
 		t.Fatalf("testenv: containerd: %v", err)
 	}
 	defer logf.Close()
-	cmd := exec.Command(bin, "--config", c.ConfigPath)
+	cmd := exec.Command(bins.Containerd, "--config", c.ConfigPath)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.Dir = dir
+	// The daemon finds its shim (containerd-shim-runc-v2) on PATH first.
+	cmd.Env = append(os.Environ(), "PATH="+filepath.Dir(bins.Shim)+string(os.PathListSeparator)+os.Getenv("PATH"))
 	// If the test binary dies (go test -timeout), do not leave a daemon behind.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
-		t.Fatalf("testenv: containerd: start %s: %v", bin, err)
+		t.Fatalf("testenv: containerd: start %s: %v", bins.Containerd, err)
 	}
 	c.cmd, c.done = cmd, make(chan struct{})
 	go func() { _ = cmd.Wait(); close(c.done) }()

@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -153,23 +154,43 @@ func TestRegistryTLSHtpasswd(t *testing.T) {
 	inspectRaw(t, reg, "ferry/docker-list:v1", d.String())
 }
 
+// TestContainerd starts each containerd release line and checks that the
+// server is that version, with the CRI and overlayfs loaded.
 func TestContainerd(t *testing.T) {
-	c := testenv.Containerd(t)
-	if len(c.Address) >= 108 {
-		t.Fatalf("socket path too long: %s", c.Address)
+	for _, v := range testenv.ContainerdVersions {
+		t.Run(v.String(), func(t *testing.T) {
+			c := testenv.StartContainerd(t, testenv.ContainerdOptions{Version: v})
+			if len(c.Address) >= 108 {
+				t.Fatalf("socket path too long: %s", c.Address)
+			}
+			for _, p := range []string{c.Address, c.ConfigPath, c.CertsDir, c.Root, c.State} {
+				if _, err := os.Stat(p); err != nil {
+					t.Fatal(err)
+				}
+			}
+			out := c.Ctr(t, "version")
+			server := out[strings.Index(out, "Server:"):]
+			if !strings.Contains(server, fmt.Sprintf("Version:  %d.", int(v))) {
+				t.Fatalf("ctr version: want a %s server:\n%s", v, out)
+			}
+			want := []string{"io.containerd.grpc.v1 cri", "io.containerd.snapshotter.v1 overlayfs"}
+			if v == testenv.Containerd2 {
+				want = append(want, "io.containerd.cri.v1 images", "io.containerd.cri.v1 runtime")
+			}
+			checkPlugins(t, c.Ctr(t, "plugins", "ls"), want)
+			if _, err := c.CtrErr(t, "-n", "k8s.io", "images", "check", "--no-such-flag"); err == nil {
+				t.Error("CtrErr: bad flag did not fail")
+			}
+		})
 	}
-	for _, p := range []string{c.Address, c.ConfigPath, c.CertsDir, c.Root, c.State} {
-		if _, err := os.Stat(p); err != nil {
-			t.Fatal(err)
-		}
-	}
-	out := c.Ctr(t, "version")
-	if !strings.Contains(out, "Server:") {
-		t.Fatalf("ctr version: %s", out)
-	}
-	plugins := c.Ctr(t, "plugins", "ls")
-	for _, want := range []string{"io.containerd.grpc.v1 cri", "io.containerd.snapshotter.v1 overlayfs"} {
-		typ, id := strings.Fields(want)[0], strings.Fields(want)[1]
+}
+
+// checkPlugins checks that `ctr plugins ls` lists every "TYPE ID" of want
+// as ok.
+func checkPlugins(t *testing.T, plugins string, want []string) {
+	t.Helper()
+	for _, w := range want {
+		typ, id := strings.Fields(w)[0], strings.Fields(w)[1]
 		ok := false
 		for _, line := range strings.Split(plugins, "\n") {
 			f := strings.Fields(line)
@@ -178,11 +199,8 @@ func TestContainerd(t *testing.T) {
 			}
 		}
 		if !ok {
-			t.Errorf("plugin %s not ok:\n%s", want, plugins)
+			t.Errorf("plugin %s not ok:\n%s", w, plugins)
 		}
-	}
-	if _, err := c.CtrErr(t, "-n", "k8s.io", "images", "check", "--no-such-flag"); err == nil {
-		t.Error("CtrErr: bad flag did not fail")
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -40,10 +41,40 @@ func installBundle(t *testing.T) *bundle.Reader {
 	return r
 }
 
-// TestInstall runs the whole flow against a real containerd and a real
-// docker-registry, and checks it as a node and an operator would.
+// TestInstall runs the whole flow against a real containerd of each
+// release line (1.6 and 2.x) and a real docker-registry, and checks it as a
+// node and an operator would. Each containerd gets its CRI registry
+// config_path only from the config ferry prints for its version
+// (ContainerdRegistryConfig, `ferry mirror-config --print-containerd-config`).
 func TestInstall(t *testing.T) {
-	ctd := testenv.Containerd(t)
+	for _, v := range testenv.ContainerdVersions {
+		t.Run(v.String(), func(t *testing.T) { testInstall(t, v) })
+	}
+}
+
+// nodeContainerd starts a containerd of version v whose CRI reads the
+// hosts.toml files of the returned directory, as configured by the config
+// ferry prints for the version `containerd --version` reports.
+func nodeContainerd(t *testing.T, v testenv.ContainerdVersion) (*testenv.ContainerdServer, string) {
+	t.Helper()
+	_, major, err := containerd.BinaryVersion(context.Background(), testenv.ContainerdBinaries(t, v).Containerd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	certs := t.TempDir()
+	conf, err := installer.ContainerdRegistryConfig(major, certs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "ferry.toml")
+	if err := os.WriteFile(path, []byte(conf), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return testenv.StartContainerd(t, testenv.ContainerdOptions{Version: v, RegistryConfig: path}), certs
+}
+
+func testInstall(t *testing.T, v testenv.ContainerdVersion) {
+	ctd, certs := nodeContainerd(t, v)
 	target := testenv.Registry(t)
 	r := installBundle(t)
 	ctx, cancel := context.WithCancel(context.Background())
@@ -63,7 +94,7 @@ func TestInstall(t *testing.T) {
 		res, err := installer.Install(ctx, r, installer.InstallOptions{
 			Listener: ln,
 			Serve:    registry.Options{},
-			Mirror:   installer.MirrorOptions{Mirrors: []string{"docker.io", "quay.io"}, Dir: ctd.CertsDir},
+			Mirror:   installer.MirrorOptions{Mirrors: []string{"docker.io", "quay.io"}, Dir: certs},
 			Import:   &containerd.ImportOptions{Address: ctd.Address, Images: []string{"docker.io/ferrytest/busybox:1.36"}},
 			Push:     &installer.PushOptions{Options: remote.Options{PlainHTTP: true}, To: target.Host + "/mirror"},
 			StepDone: func(s installer.StepResult) {
@@ -80,7 +111,7 @@ func TestInstall(t *testing.T) {
 	}
 
 	t.Run("ctr pulls through the written hosts.toml", func(t *testing.T) {
-		ctd.Ctr(t, "-n", "mirror", "images", "pull", "--hosts-dir", ctd.CertsDir, "docker.io/ferrytest/busybox:1.36")
+		ctd.Ctr(t, "-n", "mirror", "images", "pull", "--hosts-dir", certs, "docker.io/ferrytest/busybox:1.36")
 		listed := ctd.Ctr(t, "-n", "mirror", "images", "ls")
 		if !strings.Contains(listed, busybox.Descriptor.Digest.String()) {
 			t.Errorf("pulled image does not carry the bundle's digest %s:\n%s", busybox.Descriptor.Digest, listed)
@@ -109,7 +140,9 @@ func TestInstall(t *testing.T) {
 		}
 	})
 
-	t.Run("imported image runs", func(t *testing.T) {
+	t.Run("imported image complete, seen by the CRI, runs", func(t *testing.T) {
+		checkCtrComplete(t, ctd, "k8s.io", installer.DefaultSnapshotter, []string{"docker.io/ferrytest/busybox:1.36"}, true)
+		checkCRI(t, ctd, r, []string{"docker.io/ferrytest/busybox:1.36"})
 		out := ctd.Ctr(t, "-n", "k8s.io", "run", "--rm", "docker.io/ferrytest/busybox:1.36", "install-run", "/bin/echo", "installed by ferry")
 		if !strings.Contains(out, "installed by ferry") {
 			t.Errorf("container printed %q", out)

@@ -89,6 +89,12 @@ func MirrorConfig(opts MirrorOptions) ([]MirrorFile, error) {
 			return nil, fmt.Errorf("mirror host %q: want a registry host such as docker.io or quay.io:443: %w", host, ErrInvalidOptions)
 		}
 	}
+	// The files name each other (ca = ..., ca_file: ...) by absolute path.
+	if opts.Dir != "" {
+		if opts.Dir, err = filepath.Abs(opts.Dir); err != nil {
+			return nil, fmt.Errorf("mirror config: %w", err)
+		}
+	}
 	switch opts.Format {
 	case "", FormatHostsTOML:
 		return hostsTOML(opts), nil

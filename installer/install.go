@@ -126,7 +126,7 @@ func Install(ctx context.Context, r *bundle.Reader, opts InstallOptions) (*Insta
 				return "", nil, err
 			}
 			return fmt.Sprintf("%d images into %s (namespace %s): %d blobs written, %d skipped",
-				len(out.Images), out.Address, out.Namespace, out.BlobsWritten, out.BlobsSkipped), out, err
+				len(out.Images), out.Where(), out.Namespace, out.BlobsWritten, out.BlobsSkipped), out, err
 		}))
 	}
 	if opts.Push != nil {

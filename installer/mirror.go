@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/ferry-oci/ferry/internal/atomicfile"
+	"github.com/ferry-oci/ferry/manifests"
 )
 
 // Mirror configuration formats: the node kinds' own files.
@@ -79,14 +80,14 @@ var upstreams = map[string]string{"docker.io": "https://registry-1.docker.io"}
 func MirrorConfig(opts MirrorOptions) ([]MirrorFile, error) {
 	u, err := url.Parse(opts.Server)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, fmt.Errorf("mirror server %q: want http(s)://HOST[:PORT]: %w", opts.Server, ErrInvalidOptions)
+		return nil, fmt.Errorf("mirror server %q: want http(s)://HOST[:PORT]: %w", opts.Server, manifests.ErrInvalidArgument)
 	}
 	if len(opts.Mirrors) == 0 {
-		return nil, fmt.Errorf("mirror config: no --mirror hosts: %w", ErrInvalidOptions)
+		return nil, fmt.Errorf("mirror config: no --mirror hosts: %w", manifests.ErrInvalidArgument)
 	}
 	for _, host := range opts.Mirrors {
 		if host == "" || strings.ContainsAny(host, "/\\ \"'") || host == "." || host == ".." {
-			return nil, fmt.Errorf("mirror host %q: want a registry host such as docker.io or quay.io:443: %w", host, ErrInvalidOptions)
+			return nil, fmt.Errorf("mirror host %q: want a registry host such as docker.io or quay.io:443: %w", host, manifests.ErrInvalidArgument)
 		}
 	}
 	// The files name each other (ca = ..., ca_file: ...) by absolute path.
@@ -103,7 +104,7 @@ func MirrorConfig(opts MirrorOptions) ([]MirrorFile, error) {
 	case FormatK3s:
 		return k3sRegistries(opts, u)
 	}
-	return nil, fmt.Errorf("mirror config format %q: want %s, %s or %s: %w", opts.Format, FormatHostsTOML, FormatRegistriesConf, FormatK3s, ErrInvalidOptions)
+	return nil, fmt.Errorf("mirror config format %q: want %s, %s or %s: %w", opts.Format, FormatHostsTOML, FormatRegistriesConf, FormatK3s, manifests.ErrInvalidArgument)
 }
 
 // hostsTOML renders containerd's hosts.toml (and CA) files.
@@ -135,7 +136,7 @@ func hostsTOML(opts MirrorOptions) []MirrorFile {
 // registries.yaml may hold the node's other registries), naming it.
 func WriteMirrorConfig(opts MirrorOptions) ([]MirrorFile, error) {
 	if opts.Dir == "" {
-		return nil, fmt.Errorf("mirror config: no directory (containerd's config_path, e.g. /etc/containerd/certs.d): %w", ErrInvalidOptions)
+		return nil, fmt.Errorf("mirror config: no directory (containerd's config_path, e.g. /etc/containerd/certs.d): %w", manifests.ErrInvalidArgument)
 	}
 	files, err := MirrorConfig(opts)
 	if err != nil {

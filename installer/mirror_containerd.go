@@ -3,6 +3,8 @@ package installer
 import (
 	"fmt"
 	"strconv"
+
+	"github.com/ferry-oci/ferry/manifests"
 )
 
 // ContainerdRegistryConfig returns the containerd config that makes the
@@ -25,7 +27,7 @@ func ContainerdRegistryConfig(major int, configPath string) (string, error) {
 			"# imports /etc/containerd/conf.d/*.toml (2.x's default config does), or merge\n" +
 			"# into /etc/containerd/config.toml (config version 3); then restart containerd.\n"
 	default:
-		return "", fmt.Errorf("containerd %d.x: ferry knows the config of containerd 1.x and 2.x: %w", major, ErrInvalidOptions)
+		return "", fmt.Errorf("containerd %d.x: ferry knows the config of containerd 1.x and 2.x: %w", major, manifests.ErrInvalidArgument)
 	}
 	return fmt.Sprintf("%sversion = %d\n\n[%s]\n  config_path = %s\n", where, version, table, strconv.Quote(configPath)), nil
 }

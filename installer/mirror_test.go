@@ -16,6 +16,7 @@ import (
 
 	"github.com/ferry-oci/ferry/installer"
 	"github.com/ferry-oci/ferry/internal/testenv"
+	"github.com/ferry-oci/ferry/manifests"
 )
 
 // TestMirrorConfigContainerdReadsIt checks the files with containerd's own
@@ -71,7 +72,7 @@ func TestMirrorConfigRejects(t *testing.T) {
 		{Server: "https://10.0.0.5:5000", Mirrors: []string{"../etc"}},
 		{Server: "https://10.0.0.5:5000", Mirrors: []string{"docker.io"}, Format: "crio.conf"},
 	} {
-		if _, err := installer.MirrorConfig(opts); !errors.Is(err, installer.ErrInvalidOptions) {
+		if _, err := installer.MirrorConfig(opts); !errors.Is(err, manifests.ErrInvalidArgument) {
 			t.Errorf("%+v: %v, want ErrInvalidOptions", opts, err)
 		}
 	}

@@ -47,6 +47,9 @@ still names the whole index. Run it as root (containerd's socket is root's).`,
 			if res == nil {
 				return err
 			}
+			if res.Detected != "" {
+				g.log.Infof("no --address given: imported into %s", res.Where())
+			}
 			return report(cmd, g, res, func(w io.Writer) { printImportResult(w, res) }, err)
 		},
 	}
@@ -59,12 +62,21 @@ still names the whole index. Run it as root (containerd's socket is root's).`,
 
 // bindImportFlags binds the flags ferry import and ferry install share.
 func bindImportFlags(fl *pflag.FlagSet, opts *containerd.ImportOptions) {
-	fl.StringVar(&opts.Address, "address", containerd.DefaultContainerdAddress, "containerd's gRPC socket")
+	fl.StringVar(&opts.Address, "address", "", "containerd's gRPC socket (default: the one a containerd runs on, of "+socketList()+")")
 	fl.StringVar(&opts.Namespace, "namespace", containerd.DefaultNamespace, "containerd namespace (k8s.io is the kubelet's)")
 	fl.StringVar(&opts.Platform, "platform", "", "platform to write and unpack, os/arch[/variant] (default: the node's)")
 	fl.BoolVar(&opts.AllPlatforms, "all-platforms", false, "write every platform of every image (the node's, or --platform, is unpacked)")
 	fl.BoolVar(&opts.NoUnpack, "no-unpack", false, "do not unpack the images into the snapshotter")
 	fl.StringVar(&opts.Snapshotter, "snapshotter", containerd.DefaultSnapshotter, "snapshotter to unpack into")
+}
+
+// socketList names the sockets import tries when --address is not given.
+func socketList() string {
+	names := make([]string, len(containerd.Sockets))
+	for i, s := range containerd.Sockets {
+		names[i] = s.String()
+	}
+	return strings.Join(names, ", ")
 }
 
 // printImportResult prints one line per image and a summary.
@@ -85,7 +97,7 @@ func printImportResult(out io.Writer, res *containerd.ImportResult) {
 		into = fmt.Sprintf("%s unpacked into %s", res.Unpack, res.Snapshotter)
 	}
 	fmt.Fprintf(out, "%d images into containerd %s (namespace %s, platform %s, %s): %d blobs written (%s), %d skipped (%s) in %s\n",
-		len(res.Images), res.Address, res.Namespace, res.Platform, into,
+		len(res.Images), res.Where(), res.Namespace, res.Platform, into,
 		res.BlobsWritten, humanBytes(res.BytesWritten), res.BlobsSkipped, humanBytes(res.BytesSkipped),
 		res.Duration.Round(time.Millisecond))
 }

@@ -5,5 +5,9 @@ package containerd
 
 import "errors"
 
-// ErrSnapshotterUnavailable means containerd has no working snapshotter of that name.
-var ErrSnapshotterUnavailable = errors.New("snapshotter not available")
+var (
+	// ErrSnapshotterUnavailable means containerd has no working snapshotter of that name.
+	ErrSnapshotterUnavailable = errors.New("snapshotter not available")
+	// ErrVersion means `containerd --version` could not be run or read.
+	ErrVersion = errors.New("cannot tell containerd's version")
+)

@@ -40,11 +40,15 @@ const (
 const importLeaseExpiration = 24 * time.Hour
 
 // ImportOptions tune Import. The zero value imports every image of the
-// bundle into DefaultContainerdAddress, namespace k8s.io, for the node's
-// platform, and unpacks it into overlayfs.
+// bundle into the containerd running on one of Sockets, namespace k8s.io,
+// for the node's platform, and unpacks it into overlayfs.
 type ImportOptions struct {
-	// Address is containerd's gRPC socket; "" means DefaultContainerdAddress.
+	// Address is containerd's gRPC socket; "" means the one of the
+	// candidate Sockets that a containerd answers on (see FindSocket).
 	Address string
+	// Sockets are the candidates when Address is ""; nil means the
+	// package's Sockets (the standard one, k3s's and RKE2's).
+	Sockets []Socket
 	// Namespace is the containerd namespace; "" means DefaultNamespace.
 	Namespace string
 	// Platform (os/arch[/variant]) is the platform written and unpacked;
@@ -76,7 +80,10 @@ const (
 
 // ImportResult is what an import did.
 type ImportResult struct {
-	Address   string `json:"address"`
+	Address string `json:"address"`
+	// Detected is the kind of the socket found when no Address was given
+	// ("containerd", "k3s/RKE2"); empty when Address was given.
+	Detected  string `json:"detected,omitempty"`
 	Namespace string `json:"namespace"`
 	// Platform is the platform written ("all" with AllPlatforms) and Unpack
 	// the one unpacked.
@@ -93,6 +100,16 @@ type ImportResult struct {
 	BytesSkipped int64 `json:"bytesSkipped"`
 	// Duration is the wall time of the import (nanoseconds in JSON).
 	Duration time.Duration `json:"duration"`
+}
+
+// Where names the socket imported into, and, when it was found rather
+// than given, whose it is: "/run/k3s/containerd/containerd.sock (k3s/RKE2,
+// found running)".
+func (r *ImportResult) Where() string {
+	if r.Detected == "" {
+		return r.Address
+	}
+	return r.Address + " (" + r.Detected + ", found running)"
 }
 
 // ImportedImage is one image of an import.
@@ -125,6 +142,7 @@ type importPlan struct {
 	unpack     ocispec.Platform        // the platform unpacked
 	match      platforms.MatchComparer // matches unpack as containerd does
 	selectFunc transfer.SelectFunc     // nil with AllPlatforms
+	detected   string                  // the socket's kind, when found
 }
 
 // Import writes the bundle's images into containerd's content store, with
@@ -138,7 +156,7 @@ type importPlan struct {
 // result is non-nil once writing has begun.
 func Import(ctx context.Context, r *bundle.Reader, opts ImportOptions) (*ImportResult, error) {
 	start := time.Now()
-	plan, err := newImportPlan(opts)
+	plan, err := newImportPlan(ctx, opts)
 	if err != nil {
 		return nil, err
 	}
@@ -218,11 +236,20 @@ func Import(ctx context.Context, r *bundle.Reader, opts ImportOptions) (*ImportR
 	return res, nil
 }
 
-// newImportPlan fills in the defaults and parses the platform.
-func newImportPlan(opts ImportOptions) (*importPlan, error) {
+// newImportPlan fills in the defaults (finding the socket when no Address
+// is given) and parses the platform.
+func newImportPlan(ctx context.Context, opts ImportOptions) (*importPlan, error) {
 	p := &importPlan{ImportOptions: opts}
 	if p.Address == "" {
-		p.Address = DefaultContainerdAddress
+		candidates := p.Sockets
+		if candidates == nil {
+			candidates = Sockets
+		}
+		s, err := FindSocket(ctx, candidates)
+		if err != nil {
+			return nil, err
+		}
+		p.Address, p.detected = s.Path, s.Kind
 	}
 	if p.Namespace == "" {
 		p.Namespace = DefaultNamespace
@@ -254,6 +281,7 @@ func newImportPlan(opts ImportOptions) (*importPlan, error) {
 func (p *importPlan) newResult(ctx context.Context, r *bundle.Reader, selected []bundle.Image) (*ImportResult, []bool, error) {
 	res := &ImportResult{
 		Address:   p.Address,
+		Detected:  p.detected,
 		Namespace: p.Namespace,
 		Platform:  manifests.FormatPlatform(p.unpack),
 		Images:    make([]ImportedImage, len(selected)),

@@ -18,7 +18,6 @@ import (
 	"strings"
 	"syscall"
 	"testing"
-	"time"
 
 	ctdclient "github.com/containerd/containerd"
 	"github.com/containerd/containerd/content"
@@ -26,9 +25,6 @@ import (
 	"github.com/distribution/reference"
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
-	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	"github.com/ferry-oci/ferry/bundle"
 	"github.com/ferry-oci/ferry/installer/containerd"
@@ -111,7 +107,7 @@ func TestImport(t *testing.T) {
 				}
 				checkImported(t, ctd, tc.ns, tc.r, tc.images, tc.platform)
 				if tc.platform == nodePlatform {
-					checkCtrComplete(t, ctd, tc.ns, importSnapshotter(opts), tc.images, tc.unpacked)
+					ctd.CheckComplete(t, tc.ns, importSnapshotter(opts), tc.images, tc.unpacked)
 				}
 				if tc.cri {
 					checkCRI(t, ctd, tc.r, tc.images)
@@ -177,7 +173,7 @@ func TestImport(t *testing.T) {
 		if !res.Images[0].Unpacked || res.BlobsWritten != 0 {
 			t.Errorf("third import: unpacked %v, %d blobs written", res.Images[0].Unpacked, res.BlobsWritten)
 		}
-		checkCtrComplete(t, ctd, "later", containerd.DefaultSnapshotter, []string{bboxName}, true)
+		ctd.CheckComplete(t, "later", containerd.DefaultSnapshotter, []string{bboxName}, true)
 	})
 
 	t.Run("manifests present without labels", func(t *testing.T) {
@@ -221,7 +217,7 @@ func TestImport(t *testing.T) {
 		ctd.Ctr(t, "-n", "unlabelled", "images", "tag", bboxName, "ferry.test/gc:trigger")
 		ctd.Ctr(t, "-n", "unlabelled", "images", "rm", "--sync", "ferry.test/gc:trigger")
 		checkImported(t, ctd, "unlabelled", mainBundle, []string{bboxName}, nodePlatform)
-		checkCtrComplete(t, ctd, "unlabelled", containerd.DefaultSnapshotter, []string{bboxName}, true)
+		ctd.CheckComplete(t, "unlabelled", containerd.DefaultSnapshotter, []string{bboxName}, true)
 	})
 
 	t.Run("cancel and resume", func(t *testing.T) {
@@ -244,7 +240,7 @@ func TestImport(t *testing.T) {
 			t.Errorf("leases left after a cancelled import: %s", leases)
 		}
 		recorded := ctrImages(t, ctd, "resume")
-		checkCtrComplete(t, ctd, "resume", containerd.DefaultSnapshotter, sortedKeys(recorded), true)
+		ctd.CheckComplete(t, "resume", containerd.DefaultSnapshotter, sortedKeys(recorded), true)
 		t.Logf("cancelled after %d of %d bytes written; %d images recorded", res.BytesWritten, bundleBytes(t, r), len(recorded))
 
 		opts.Observer = nil
@@ -256,7 +252,7 @@ func TestImport(t *testing.T) {
 			t.Errorf("second import wrote %d and skipped %d bytes of %d", res.BytesWritten, res.BytesSkipped, bundleBytes(t, r))
 		}
 		checkImported(t, ctd, "resume", r, []string{bboxName, singleName}, nodePlatform)
-		checkCtrComplete(t, ctd, "resume", containerd.DefaultSnapshotter, []string{bboxName, singleName}, true)
+		ctd.CheckComplete(t, "resume", containerd.DefaultSnapshotter, []string{bboxName, singleName}, true)
 	})
 
 	t.Run("corrupt blob", func(t *testing.T) {
@@ -292,13 +288,13 @@ func TestImport(t *testing.T) {
 		if got := sortedKeys(ctrImages(t, ctd, "corrupt")); !slices.Equal(got, want) {
 			t.Fatalf("image records after a failed import: %v, want only %v", got, want)
 		}
-		checkCtrComplete(t, ctd, "corrupt", containerd.DefaultSnapshotter, []string{goodName}, true)
+		ctd.CheckComplete(t, "corrupt", containerd.DefaultSnapshotter, []string{goodName}, true)
 
 		// The failed blob left nothing that poisons a run with good bytes.
 		if _, err := containerd.Import(context.Background(), testbundle.Open(t, path), opts); err != nil {
 			t.Fatalf("import of the good bundle after the corrupt one: %v", err)
 		}
-		checkCtrComplete(t, ctd, "corrupt", containerd.DefaultSnapshotter, []string{badName, goodName}, true)
+		ctd.CheckComplete(t, "corrupt", containerd.DefaultSnapshotter, []string{badName, goodName}, true)
 	})
 
 	t.Run("errors", func(t *testing.T) {
@@ -540,7 +536,7 @@ func bundleBytes(t *testing.T, r *bundle.Reader) int64 {
 func ctrImages(t *testing.T, ctd *testenv.ContainerdServer, ns string) map[string]digest.Digest {
 	t.Helper()
 	out := map[string]digest.Digest{}
-	for _, f := range ctrRows(t, ctd, "-n", ns, "images", "ls") {
+	for _, f := range ctd.CtrRows(t, "-n", ns, "images", "ls") {
 		if !strings.HasPrefix(f[0], "sha256:") {
 			out[f[0]] = digest.Digest(f[2])
 		}
@@ -552,43 +548,10 @@ func ctrImages(t *testing.T, ctd *testenv.ContainerdServer, ns string) map[strin
 func ctrContent(t *testing.T, ctd *testenv.ContainerdServer, ns string) map[digest.Digest]bool {
 	t.Helper()
 	out := map[digest.Digest]bool{}
-	for _, f := range ctrRows(t, ctd, "-n", ns, "content", "ls", "-q") {
+	for _, f := range ctd.CtrRows(t, "-n", ns, "content", "ls", "-q") {
 		out[digest.Digest(f[0])] = true
 	}
 	return out
-}
-
-// checkCtrComplete checks with `ctr images check` (the node's platform) that
-// each image is complete, and unpacked into snapshotter when unpacked is set.
-func checkCtrComplete(t *testing.T, ctd *testenv.ContainerdServer, ns, snapshotter string, names []string, unpacked bool) {
-	t.Helper()
-	rows := map[string][]string{}
-	for _, f := range ctrRows(t, ctd, "-n", ns, "images", "check", "--snapshotter", snapshotter) {
-		rows[f[0]] = f
-	}
-	for _, name := range names {
-		f := rows[name]
-		switch {
-		case len(f) < 6:
-			t.Errorf("ctr images check has no %s", name)
-		case f[3] != "complete" || (unpacked && f[len(f)-1] != "true"):
-			t.Errorf("ctr images check: %s", strings.Join(f, " "))
-		}
-	}
-}
-
-// ctrRows runs ctr and splits its output into fields, without the header.
-func ctrRows(t *testing.T, ctd *testenv.ContainerdServer, args ...string) [][]string {
-	t.Helper()
-	var rows [][]string
-	for _, line := range strings.Split(ctd.Ctr(t, args...), "\n") {
-		f := strings.Fields(line)
-		if len(f) == 0 || f[0] == "REF" || f[0] == "DIGEST" {
-			continue
-		}
-		rows = append(rows, f)
-	}
-	return rows
 }
 
 func sortedKeys[V any](m map[string]V) []string {
@@ -600,41 +563,11 @@ func sortedKeys[V any](m map[string]V) []string {
 // containerd's events, so it is polled for a while.
 func checkCRI(t *testing.T, ctd *testenv.ContainerdServer, r *bundle.Reader, names []string) {
 	t.Helper()
-	conn, err := grpc.NewClient("unix://"+ctd.Address, grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
+	var refs []string
+	for _, name := range names {
+		refs = append(refs, name, repoDigest(t, r, name))
 	}
-	defer conn.Close()
-	cri := runtimeapi.NewImageServiceClient(conn)
-	var missing []string
-	for deadline := time.Now().Add(15 * time.Second); ; time.Sleep(100 * time.Millisecond) {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		resp, err := cri.ListImages(ctx, &runtimeapi.ListImagesRequest{})
-		cancel()
-		if err != nil {
-			t.Fatalf("CRI ListImages: %v", err)
-		}
-		listed := map[string]bool{}
-		for _, img := range resp.Images {
-			for _, s := range append(img.RepoTags, img.RepoDigests...) {
-				listed[s] = true
-			}
-		}
-		missing = nil
-		for _, name := range names {
-			for _, want := range []string{name, repoDigest(t, r, name)} {
-				if !listed[want] {
-					missing = append(missing, want)
-				}
-			}
-		}
-		if len(missing) == 0 {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("CRI ListImages lacks %v; it lists %v", missing, resp.Images)
-		}
-	}
+	ctd.WaitCRIImages(t, refs)
 }
 
 // repoDigest returns repository@digest of the bundle's image name.

@@ -1,10 +1,9 @@
-// Package containerd is ferry's side of a node's containerd: finding the
-// running daemon's socket and telling its version.
 package containerd
+
+// Node detection: which containerd runs on this node, and its version.
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net"
 	"os/exec"
@@ -12,17 +11,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
-)
 
-// Sentinel errors of node detection, wrapped with the sockets or program
-// concerned; test them with errors.Is.
-var (
-	// ErrNoSocket means no candidate socket answered.
-	ErrNoSocket = errors.New("no running containerd found")
-	// ErrSeveralSockets means more than one candidate socket answered.
-	ErrSeveralSockets = errors.New("more than one containerd running")
-	// ErrVersion means `containerd --version` could not be run or read.
-	ErrVersion = errors.New("cannot tell containerd's version")
+	"github.com/ferry-oci/ferry/manifests"
 )
 
 // Socket is a place a node's containerd listens.
@@ -41,7 +31,7 @@ func (s Socket) String() string { return s.Path + " (" + s.Kind + ")" }
 // RKE2 both run their embedded containerd on (RKE2's docs: "The Containerd
 // socket is located at /run/k3s/containerd/containerd.sock").
 var Sockets = []Socket{
-	{Path: "/run/containerd/containerd.sock", Kind: "containerd"},
+	{Path: DefaultContainerdAddress, Kind: "containerd"},
 	{Path: "/run/k3s/containerd/containerd.sock", Kind: "k3s/RKE2"},
 }
 
@@ -50,8 +40,9 @@ const dialTimeout = 2 * time.Second
 
 // FindSocket returns the one candidate a process accepts connections on.
 // A socket file nobody listens on (left by a containerd that died) does
-// not count. It fails with ErrNoSocket, naming why each candidate failed,
-// when none answers, and with ErrSeveralSockets when more than one does:
+// not count. It fails with manifests.ErrUnreachable, naming why each
+// candidate failed, when none answers, and with
+// manifests.ErrInvalidArgument when more than one does:
 // images imported into the wrong containerd would be invisible to the
 // kubelet, so the caller must choose.
 func FindSocket(ctx context.Context, candidates []Socket) (Socket, error) {
@@ -76,13 +67,13 @@ func FindSocket(ctx context.Context, candidates []Socket) (Socket, error) {
 	case 1:
 		return found[0], nil
 	case 0:
-		return Socket{}, fmt.Errorf("%w (tried %s); start it, or give its socket with --address", ErrNoSocket, strings.Join(why, "; "))
+		return Socket{}, fmt.Errorf("no running containerd found: %w (tried %s); start it, or give its socket with --address", manifests.ErrUnreachable, strings.Join(why, "; "))
 	}
 	names := make([]string, len(found))
 	for i, s := range found {
 		names[i] = s.String()
 	}
-	return Socket{}, fmt.Errorf("%w: %s answer; choose the kubelet's with --address", ErrSeveralSockets, strings.Join(names, ", "))
+	return Socket{}, fmt.Errorf("more than one containerd running (%s answer): choose the kubelet's with --address: %w", strings.Join(names, ", "), manifests.ErrInvalidArgument)
 }
 
 // versionRE finds the version in `containerd --version` output, e.g.

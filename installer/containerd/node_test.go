@@ -11,7 +11,10 @@ import (
 	"testing"
 
 	"github.com/ferry-oci/ferry/installer/containerd"
+	"github.com/ferry-oci/ferry/internal/testbundle"
 	"github.com/ferry-oci/ferry/internal/testenv"
+	"github.com/ferry-oci/ferry/internal/testimages"
+	"github.com/ferry-oci/ferry/manifests"
 )
 
 // listen makes a unix socket at path that accepts connections until the
@@ -44,8 +47,8 @@ func TestFindSocket(t *testing.T) {
 		{name: "standard containerd", running: []string{"containerd"}, want: "containerd"},
 		{name: "k3s or RKE2", running: []string{"k3s/RKE2"}, want: "k3s/RKE2"},
 		{name: "k3s beside a dead standard one", running: []string{"k3s/RKE2"}, stale: []string{"containerd"}, want: "k3s/RKE2"},
-		{name: "none running", stale: []string{"k3s/RKE2"}, wantErr: containerd.ErrNoSocket},
-		{name: "both running", running: []string{"containerd", "k3s/RKE2"}, wantErr: containerd.ErrSeveralSockets},
+		{name: "none running", stale: []string{"k3s/RKE2"}, wantErr: manifests.ErrUnreachable},
+		{name: "both running", running: []string{"containerd", "k3s/RKE2"}, wantErr: manifests.ErrInvalidArgument},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			root := t.TempDir()
@@ -91,15 +94,30 @@ func TestFindSocket(t *testing.T) {
 	}
 }
 
-func TestFindSocketRealContainerd(t *testing.T) {
+// TestImportFindsSocket imports with no Address: the import finds the one
+// candidate socket a real containerd answers on, and says so; with none
+// answering it fails naming the candidates.
+func TestImportFindsSocket(t *testing.T) {
 	ctd := testenv.Containerd(t)
-	candidates := []containerd.Socket{
-		{Path: filepath.Join(t.TempDir(), "absent.sock"), Kind: "containerd"},
-		{Path: ctd.Address, Kind: "k3s/RKE2"},
+	r := testbundle.Open(t, testbundle.Write(t, filepath.Join(t.TempDir(), "b.tar"), map[string]testbundle.Image{
+		"docker.io/library/found:1": testimages.Image(t, "linux/amd64"),
+	}))
+	absent := containerd.Socket{Path: filepath.Join(t.TempDir(), "containerd.sock"), Kind: "containerd"}
+	opts := containerd.ImportOptions{NoUnpack: true, Sockets: []containerd.Socket{absent, {Path: ctd.Address, Kind: "k3s/RKE2"}}}
+	res, err := containerd.Import(context.Background(), r, opts)
+	if err != nil {
+		t.Fatal(err)
 	}
-	got, err := containerd.FindSocket(context.Background(), candidates)
-	if err != nil || got.Path != ctd.Address {
-		t.Fatalf("chose %v (%v), want %s", got, err, ctd.Address)
+	if res.Address != ctd.Address || res.Detected != "k3s/RKE2" || !strings.Contains(res.Where(), "k3s/RKE2, found running") {
+		t.Errorf("imported into %s (%q), want the k3s/RKE2 candidate %s", res.Where(), res.Detected, ctd.Address)
+	}
+	if listed := ctd.Ctr(t, "-n", "k8s.io", "images", "ls", "-q"); !strings.Contains(listed, "docker.io/library/found:1") {
+		t.Errorf("image not in the containerd found:\n%s", listed)
+	}
+
+	opts.Sockets = []containerd.Socket{absent}
+	if _, err := containerd.Import(context.Background(), r, opts); !errors.Is(err, manifests.ErrUnreachable) || !strings.Contains(err.Error(), absent.Path) {
+		t.Errorf("error %v, want one naming %s that wraps ErrUnreachable", err, absent.Path)
 	}
 }
 

@@ -58,6 +58,10 @@ type Options struct {
 	// grace before the body must average 16 KiB/s; 0 means
 	// DefaultBodyTimeout.
 	BodyTimeout time.Duration
+	// VerifyAll checks every blob of the bundle against its digest in New,
+	// which fails naming the damaged ones. Otherwise each blob is checked
+	// before its first byte is sent; either way, once per server.
+	VerifyAll bool
 	// Prefix, when set, serves every repository under Prefix/.
 	Prefix string
 	// Htpasswd is an htpasswd file of bcrypt entries; when set, every
@@ -99,7 +103,9 @@ type Server struct {
 	driver  storagedriver.StorageDriver
 	handler http.Handler
 	tree    *bundleTree
+	files   []*bundleFile
 	tempDir string
+	verify  *verifier
 	// stopPurge ends the purge of unfinished uploads; purged is closed
 	// when it has ended.
 	stopPurge context.CancelFunc
@@ -131,9 +137,15 @@ func New(ctx context.Context, r *bundle.Reader, opts Options) (*Server, error) {
 		return nil, fmt.Errorf("serve bundle: %w", err)
 	}
 	s.tree = tree
+	blobs, err := s.bundleBlobs(ctx, r)
+	if err != nil {
+		s.Close()
+		return nil, err
+	}
 	var uploads *uploadGuard
 	if opts.Writable {
 		if uploads, err = s.writableLayer(ctx); err != nil {
+			s.Close()
 			return nil, err
 		}
 	}
@@ -147,6 +159,7 @@ func New(ctx context.Context, r *bundle.Reader, opts Options) (*Server, error) {
 		s.Close()
 		return nil, err
 	}
+	h = &blobServer{next: h, blobs: blobs, linked: tree.linksLayer, verify: s.verify, log: s.log}
 	if !opts.Writable {
 		h = refuseWrites(h)
 	}
@@ -156,6 +169,23 @@ func New(ctx context.Context, r *bundle.Reader, opts Options) (*Server, error) {
 	}
 	s.handler = s.withAccessLog(h)
 	return s, nil
+}
+
+// bundleBlobs finds where the bundle's blobs lie, and checks them all
+// when Options.VerifyAll says so.
+func (s *Server) bundleBlobs(ctx context.Context, r *bundle.Reader) (sectionMap, error) {
+	blobs, files, err := newSectionMap(r)
+	s.files = files
+	if err != nil {
+		return nil, fmt.Errorf("serve bundle: %w", err)
+	}
+	s.verify = &verifier{log: s.log}
+	if s.opts.VerifyAll {
+		if err := s.verify.verifyAll(ctx, blobs); err != nil {
+			return nil, fmt.Errorf("serve bundle: %w", err)
+		}
+	}
+	return blobs, nil
 }
 
 // withDefaults fills in the defaults of unset options.
@@ -306,8 +336,9 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	srv := &http.Server{
 		Handler:           s.handler,
 		TLSConfig:         s.opts.TLS,
-		ReadHeaderTimeout: time.Minute,
+		ReadHeaderTimeout: 20 * time.Second,
 		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
 		// Requests outlive ctx: shutting down lets them finish.
 		BaseContext: func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
 		ErrorLog:    log.New(logWriter{s.log}, "", 0),
@@ -351,6 +382,9 @@ func (s *Server) Close() error {
 	}
 	if s.app != nil {
 		err = s.app.Shutdown()
+	}
+	for _, f := range s.files {
+		f.close()
 	}
 	if s.tempDir != "" {
 		if rerr := os.RemoveAll(s.tempDir); rerr != nil && err == nil {

@@ -17,12 +17,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/opencontainers/go-digest"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/ferry-oci/ferry/bundle"
 	"github.com/ferry-oci/ferry/internal/testenv"
-	"github.com/ferry-oci/ferry/internal/transfer"
 )
 
 // corruptCopy copies the fixture bundle and flips one byte in the middle of
@@ -43,51 +41,6 @@ func corruptCopy(t *testing.T, f *fixture, body []byte) string {
 		t.Fatal(err)
 	}
 	return p
-}
-
-// TestCorruptBlob serves a bundle with a flipped byte inside a layer: the
-// response never completes, and the log names the blob. A corrupt manifest
-// stops New.
-func TestCorruptBlob(t *testing.T) {
-	f := testBundle(t)
-	blobs := f.blobsOf(t, refTools)
-	var layer digest.Digest
-	for d, b := range blobs {
-		if len(b) > len(blobs[layer]) {
-			layer = d
-		}
-	}
-
-	t.Run("layer", func(t *testing.T) {
-		s := serveBundle(t, corruptCopy(t, f, blobs[layer]), Options{})
-		resp, err := httpClient(nil).Get(s.url + "/v2/ferry/tools/blobs/" + layer.String())
-		if err != nil {
-			t.Fatal(err)
-		}
-		got, err := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		if err == nil {
-			t.Fatalf("GET the corrupt layer: %s, %d complete bytes (want %d) and no error", resp.Status, len(got), len(blobs[layer]))
-		}
-		if !errors.Is(err, io.ErrUnexpectedEOF) {
-			t.Errorf("GET the corrupt layer: %v, want an unexpected EOF", err)
-		}
-		if lines := s.log.grep("error", layer.String(), transfer.ErrDigestMismatch.Error()); len(lines) != 1 {
-			t.Errorf("log lines naming the corrupt layer: %q", lines)
-		}
-	})
-
-	t.Run("manifest", func(t *testing.T) {
-		r, err := bundle.Open(corruptCopy(t, f, blobs[f.digestOf(t, refTools)]))
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer r.Close()
-		_, err = New(context.Background(), r, Options{})
-		if !errors.Is(err, transfer.ErrDigestMismatch) || !strings.Contains(err.Error(), refTools) {
-			t.Errorf("New over a corrupt manifest: %v, want a digest mismatch naming %s", err, refTools)
-		}
-	})
 }
 
 // TestConcurrentPulls has 32 clients pull every blob of every image at once;

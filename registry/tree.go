@@ -206,6 +206,12 @@ func (b *treeBuilder) finish() map[string]*treeNode {
 	return b.nodes
 }
 
+// linksLayer reports whether repository repo links blob d as a layer
+// (distribution serves a repository's blobs from those links).
+func (t *bundleTree) linksLayer(repo string, d digest.Digest) bool {
+	return t.has(repositoryPath(repo, "_layers", d.Algorithm().String(), d.Encoded(), "link"))
+}
+
 // has reports whether p is a file or directory of the tree.
 func (t *bundleTree) has(p string) bool {
 	_, ok := t.nodes[p]

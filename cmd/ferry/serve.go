@@ -44,6 +44,7 @@ type serveFlags struct {
 	writable   bool
 	dataDir    string
 	maxUpload  int64
+	verify     string
 	prefix     string
 	readyFile  string
 	shutdown   time.Duration
@@ -86,6 +87,7 @@ give 0.0.0.0:5000 to serve other machines.`,
 	fl.StringVar(&f.dataDir, "data-dir", "", "accept pushes and keep them here (implies --writable)")
 	fl.Int64Var(&f.maxUpload, "max-upload", registry.DefaultMaxUpload, "largest upload a writable registry accepts, in bytes")
 	fl.StringVar(&f.prefix, "prefix", "", "serve every repository under PREFIX/")
+	fl.StringVar(&f.verify, "verify", "first-read", "when blobs are checked against their digests: first-read (each before its first byte is sent) or full (all at start); once either way")
 	return cmd
 }
 
@@ -173,6 +175,8 @@ func (f *serveFlags) check() error {
 		return usageError{fmt.Errorf("--writable and --data-dir accept pushes; --read-only refuses them")}
 	case f.maxUpload < 1 && (f.writable || f.dataDir != ""):
 		return usageError{fmt.Errorf("--max-upload must be at least 1 byte")}
+	case f.verify != "" && f.verify != "first-read" && f.verify != "full":
+		return usageError{fmt.Errorf("--verify is first-read or full, not %q", f.verify)}
 	}
 	return nil
 }
@@ -188,6 +192,7 @@ func (f *serveFlags) options(g *globalOptions, addr net.Addr) (registry.Options,
 		Writable:  f.writable || f.dataDir != "",
 		DataDir:   f.dataDir,
 		MaxUpload: f.maxUpload,
+		VerifyAll: f.verify == "full",
 		Prefix:    f.prefix,
 		Htpasswd:  f.htpasswd,
 		TLS:       tlsConfig,

@@ -114,7 +114,7 @@ func TestServeCommand(t *testing.T) {
 			refuse bool
 		}{
 			{nil, true},
-			{[]string{"--writable"}, false},
+			{[]string{"--writable", "--verify", "full"}, false},
 			{[]string{"--data-dir", t.TempDir()}, false},
 		} {
 			url, stop := startServe(t, append([]string{"serve", path, "--plain-http", "--listen", "127.0.0.1:0"}, tc.flags...)...)
@@ -200,6 +200,7 @@ func TestServeCommandErrors(t *testing.T) {
 		{"missing certificate", append([]string{"serve", path, "--tls-cert", filepath.Join(dir, "srv.crt"), "--tls-key", certs.KeyFile}, listen...), exitFailure, []string{"srv.crt", "no such file"}},
 		{"missing htpasswd", append([]string{"serve", path, "--plain-http", "--htpasswd", filepath.Join(dir, "users")}, listen...), exitFailure, []string{"htpasswd", "users", "no such file"}},
 		{"bad prefix", append([]string{"serve", path, "--plain-http", "--prefix", "UP"}, listen...), exitFailure, []string{"prefix", "UP"}},
+		{"bad verify", []string{"serve", path, "--plain-http", "--verify", "half"}, exitUsage, []string{"--verify"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			code, stdout, stderr := runFerry(t, "", tc.args...)

@@ -18,6 +18,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/ferry-oci/ferry/internal/transfer"
+	"github.com/ferry-oci/ferry/manifests"
 )
 
 // Writer writes a bundle whose index and blob list are known before the
@@ -52,9 +53,24 @@ func WithModTime(t time.Time) WriterOption {
 	return func(o *writerOptions) { o.modTime = t }
 }
 
+// CheckPath refuses a bundle path whose name says a form ferry does not
+// write: a bundle is a .tar, or a .tar.zst compressed with zstd. The error
+// matches manifests.ErrInvalidArgument.
+func CheckPath(path string) error {
+	if strings.HasSuffix(path, ".tar") || strings.HasSuffix(path, ".tar.zst") {
+		return nil
+	}
+	return fmt.Errorf("bundle %s: %w: ferry writes a .tar, or a .tar.zst compressed with zstd; name the file so",
+		path, manifests.ErrInvalidArgument)
+}
+
 // Create starts a bundle at path holding index (written as index.json) and
-// blobs. A path ending in .zst is compressed with zstd on Commit.
+// blobs. path ends in .tar, or .tar.zst to be compressed with zstd on
+// Commit (see CheckPath).
 func Create(path string, index ocispec.Index, blobs []ocispec.Descriptor, opts ...WriterOption) (*Writer, error) {
+	if err := CheckPath(path); err != nil {
+		return nil, err
+	}
 	o := writerOptions{modTime: time.Unix(0, 0)}
 	for _, opt := range opts {
 		opt(&o)

@@ -151,10 +151,10 @@ echo "The image list, $DEMO/samples/images.yaml:"
 sed 's/^/    /' "$DEMO/samples/images.yaml"
 
 step "Build the bundle: one OCI image-layout tar with every image and platform"
-run "$FERRY" build -f "$DEMO/samples/images.yaml" -o "$DEMO/release.tar"
+run "$FERRY" build -f "$DEMO/samples/images.yaml" -b "$DEMO/release.tar"
 run sha256sum "$DEMO/release.tar"
 echo "Building again gives the same bytes (deterministic):"
-run "$FERRY" build --log-level warn -f "$DEMO/samples/images.yaml" -o "$DEMO/again.tar"
+run "$FERRY" build --log-level warn -f "$DEMO/samples/images.yaml" -b "$DEMO/again.tar"
 run cmp "$DEMO/release.tar" "$DEMO/again.tar"
 ok "byte-identical rebuild"
 rm -f "$DEMO/again.tar"
@@ -277,7 +277,7 @@ printf '\n%sdemo passed in %ds.%s What to try next:\n' "$GREEN$BOLD" $((SECONDS 
 cat <<'EOF'
   * Bundle real images (on a machine with internet):
       printf 'docker.io/library/nginx:1.25\nquay.io/coreos/etcd:v3.5.9\n' >images.txt
-      bin/ferry build -f images.txt -o release.tar --platform linux/amd64,linux/arm64
+      bin/ferry build -f images.txt -b release.tar --platform linux/amd64,linux/arm64
   * Look inside it as data:   bin/ferry inspect release.tar -o json
   * Install it on a real node (TLS, the node's containerd mirrors, images imported, Harbor seeded):
       bin/ferry install release.tar --serve 0.0.0.0:5000 --tls-self-signed --hostname 10.0.0.5 --ca-out ca.crt \

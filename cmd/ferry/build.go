@@ -2,13 +2,16 @@ package main
 
 import (
 	"fmt"
+	"io"
 	"os"
 	"strconv"
 	"time"
 
+	"github.com/ferry-oci/ferry/bundle"
 	"github.com/ferry-oci/ferry/bundle/build"
 	"github.com/ferry-oci/ferry/manifests/imagelist"
 
+	"github.com/opencontainers/go-digest"
 	"github.com/spf13/cobra"
 
 	"github.com/ferry-oci/ferry/internal/transfer"
@@ -19,7 +22,7 @@ func init() { commands = append(commands, newBuildCommand) }
 
 type buildFlags struct {
 	file                  string
-	output                string
+	bundle                string
 	images                []string
 	platforms             []string
 	allowMissingPlatforms bool
@@ -30,7 +33,7 @@ type buildFlags struct {
 func newBuildCommand(g *globalOptions) *cobra.Command {
 	var f buildFlags
 	cmd := &cobra.Command{
-		Use:   "build -f images.yaml -o bundle.tar",
+		Use:   "build -f images.yaml -b bundle.tar",
 		Short: "Pack many multi-arch images into one deterministic OCI layout tarball",
 		Long: `Build resolves every image of the list (registry references, oci:DIR[:NAME],
 oci-archive:FILE, docker-archive:FILE[:NAME], and per-arch images to combine),
@@ -50,14 +53,15 @@ SOURCE_DATE_EPOCH sets the entries' time (default 0), so builds reproduce.`,
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "wrote %s: %d images, %d blobs, %s (%s saved by sharing) in %s\n",
-				f.output, res.Images, res.Blobs, humanBytes(res.Bytes), humanBytes(res.SharedBytes), res.Duration.Round(time.Millisecond))
-			return nil
+			return report(cmd, g, newBuildSummary(f.bundle, res), func(w io.Writer) {
+				fmt.Fprintf(w, "wrote %s: %d images, %d blobs, %s (%s saved by sharing) in %s\n",
+					f.bundle, res.Images, res.Blobs, humanBytes(res.Bytes), humanBytes(res.SharedBytes), res.Duration.Round(time.Millisecond))
+			}, nil)
 		},
 	}
 	fl := cmd.Flags()
 	fl.StringVarP(&f.file, "file", "f", "", "image list: plain list, ferry YAML or mindthegap YAML")
-	fl.StringVarP(&f.output, "output", "o", "", "bundle path (.tar, or .tar.zst for zstd)")
+	bindBundlePath(cmd, &f.bundle, "bundle to write")
 	fl.StringArrayVar(&f.images, "image", nil, "add an image reference (repeatable)")
 	fl.StringSliceVar(&f.platforms, "platform", nil, "keep only these platforms, e.g. linux/amd64,linux/arm64")
 	fl.BoolVar(&f.allowMissingPlatforms, "allow-missing-platforms", false, "keep images that lack some requested platforms")
@@ -67,8 +71,11 @@ SOURCE_DATE_EPOCH sets the entries' time (default 0), so builds reproduce.`,
 }
 
 func (f *buildFlags) options() (build.Options, error) {
-	if f.output == "" {
-		return build.Options{}, usageError{fmt.Errorf("-o/--output BUNDLE.tar is required")}
+	if f.bundle == "" {
+		return build.Options{}, usageError{fmt.Errorf("-b/--bundle BUNDLE.tar is required")}
+	}
+	if err := bundle.CheckPath(f.bundle); err != nil {
+		return build.Options{}, usageError{err}
 	}
 	list := &imagelist.List{}
 	if f.file != "" {
@@ -89,7 +96,7 @@ func (f *buildFlags) options() (build.Options, error) {
 	}
 	opts := build.Options{
 		List:                  list,
-		Output:                f.output,
+		Output:                f.bundle,
 		Platforms:             platforms,
 		AllowMissingPlatforms: f.allowMissingPlatforms,
 		Jobs:                  f.jobs,
@@ -103,4 +110,28 @@ func (f *buildFlags) options() (build.Options, error) {
 		opts.ModTime = time.Unix(sec, 0)
 	}
 	return opts, nil
+}
+
+// buildSummary is the -o json form of a build's result.
+type buildSummary struct {
+	Bundle      string       `json:"bundle"`
+	Images      []builtImage `json:"images"`
+	Blobs       int          `json:"blobs"`
+	Bytes       int64        `json:"bytes"`
+	SharedBytes int64        `json:"sharedBytes"`
+	Seconds     float64      `json:"seconds"`
+}
+
+// builtImage is an image a build wrote.
+type builtImage struct {
+	Name   string        `json:"name"`
+	Digest digest.Digest `json:"digest"`
+}
+
+func newBuildSummary(path string, res *build.Result) buildSummary {
+	s := buildSummary{Bundle: path, Blobs: res.Blobs, Bytes: res.Bytes, SharedBytes: res.SharedBytes, Seconds: res.Duration.Seconds()}
+	for _, img := range res.Names {
+		s.Images = append(s.Images, builtImage{Name: img.Name, Digest: img.Descriptor.Digest})
+	}
+	return s
 }

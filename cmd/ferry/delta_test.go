@@ -62,7 +62,7 @@ func TestDeltaInspectVerifyMerge(t *testing.T) {
 	}
 
 	full := filepath.Join(t.TempDir(), "full.tar")
-	code, out, stderr = runFerry(t, "", "merge", v1, delta, "-o", full)
+	code, out, stderr = runFerry(t, "", "merge", v1, delta, "-b", full)
 	if code != exitOK {
 		t.Fatalf("merge: exit %d:\n%s%s", code, out, stderr)
 	}
@@ -88,11 +88,11 @@ func TestDeltaCommandErrors(t *testing.T) {
 		code int
 		want string
 	}{
-		{"merge without base", []string{"merge", delta, "-o", out}, exitUsage, "give the base"},
-		{"merge without -o", []string{"merge", v1, delta}, exitUsage, "-o/--output"},
-		{"merge on the wrong base", []string{"merge", v2, delta, "-o", out}, exitFailure, "not the delta's base"},
-		{"merge base after delta", []string{"merge", delta, v1, "-o", out}, exitFailure, "a delta bundle needs its base"},
-		{"merge of a full bundle", []string{"merge", v1, v2, "-o", out}, exitFailure, "not a delta bundle"},
+		{"merge without base", []string{"merge", delta, "-b", out}, exitUsage, "give the base"},
+		{"merge without -b", []string{"merge", v1, delta}, exitUsage, "-b/--bundle"},
+		{"merge on the wrong base", []string{"merge", v2, delta, "-b", out}, exitFailure, "not the delta's base"},
+		{"merge base after delta", []string{"merge", delta, v1, "-b", out}, exitFailure, "a delta bundle needs its base"},
+		{"merge of a full bundle", []string{"merge", v1, v2, "-b", out}, exitFailure, "not a delta bundle"},
 		{"verify on the wrong base", []string{"verify", "--base", v2, delta}, exitFailure, "not the delta's base"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -69,8 +69,8 @@ func newRootCommand(out, errOut io.Writer) (*cobra.Command, *globalOptions) {
 				return usageError{fmt.Errorf("--log-level: %w", err)}
 			}
 			g.log.SetLevel(lvl)
-			if g.output != "text" && g.output != "json" {
-				return usageError{fmt.Errorf("-o/--output must be text or json, not %q", g.output)}
+			if err := checkOutput(cmd, g); err != nil {
+				return err
 			}
 			g.parsed = true
 			return nil

@@ -168,7 +168,7 @@ func hashFile(path string) error {
 // both images of each pair, into one OCI layout, then tar).
 func (b *bench) stepBuild(ctx context.Context) error {
 	refs := b.corpus.Refs
-	b.addRow(stepBuild, "ferry", fmt.Sprintf("ferry build -f images.yaml -o bundle.tar --jobs %d", b.jobs), b.corpus.Bytes)
+	b.addRow(stepBuild, "ferry", fmt.Sprintf("ferry build -f images.yaml -b bundle.tar --jobs %d", b.jobs), b.corpus.Bytes)
 	b.addRow(stepBuild, "skopeo", fmt.Sprintf("%d × skopeo copy --all docker://REF oci:layout:REF; tar -cf", len(refs)), b.corpus.Bytes)
 	b.addRow(stepBuild, "crane", fmt.Sprintf("crane pull --format=oci --annotate-ref REF×%d layout; tar -cf", len(refs)), b.corpus.Bytes)
 	dir := filepath.Join(b.work, "build")

@@ -73,17 +73,17 @@ plugin at --dir, in the form of the containerd on PATH (1.x or 2.x, from
 				if err != nil {
 					return usageError{err}
 				}
-				printMirrorFiles(cmd.OutOrStdout(), files)
-				return nil
+				return report(cmd, g, mirrorFilesJSON(files, false), func(w io.Writer) { printMirrorFiles(w, files) }, nil)
 			}
 			files, err := installer.WriteMirrorConfig(opts)
 			if err != nil {
 				return err
 			}
-			for _, f := range files {
-				g.log.Infof("wrote %s", f.Path)
-			}
-			return nil
+			return report(cmd, g, mirrorFilesJSON(files, true), func(io.Writer) {
+				for _, f := range files {
+					g.log.Infof("wrote %s", f.Path)
+				}
+			}, nil)
 		},
 	}
 	fl := cmd.Flags()
@@ -94,6 +94,27 @@ plugin at --dir, in the form of the containerd on PATH (1.x or 2.x, from
 	fl.StringVar(&caFile, "ca", "", "CA certificate of the mirror (from ferry serve --ca-out)")
 	fl.BoolVar(&printContainerd, "print-containerd-config", false, "print containerd's CRI registry config for the hosts.toml directory --dir, for the containerd on PATH")
 	return cmd
+}
+
+// mirrorFile is the -o json form of a mirror configuration file.
+type mirrorFile struct {
+	Path string `json:"path"`
+	// Content is the file's text, for a configuration file; a CA file is
+	// a copy of --ca.
+	Content string `json:"content,omitempty"`
+	CA      bool   `json:"ca,omitempty"`
+	Written bool   `json:"written"`
+}
+
+func mirrorFilesJSON(files []installer.MirrorFile, written bool) []mirrorFile {
+	out := make([]mirrorFile, len(files))
+	for i, f := range files {
+		out[i] = mirrorFile{Path: f.Path, CA: !f.Config, Written: written}
+		if f.Config {
+			out[i].Content = string(f.Content)
+		}
+	}
+	return out
 }
 
 // printMirrorFiles prints the configuration files, and where each CA goes.

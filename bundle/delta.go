@@ -110,6 +110,7 @@ func Union(ctx context.Context, rs ...*Reader) (*Reader, error) {
 		return nil, fmt.Errorf("%w: no bundles to read", ErrNotBundle)
 	}
 	byName := map[string]int{}
+	owner := map[string]*Reader{} // the part whose image of a name wins
 	for _, p := range u.parts {
 		for d, e := range p.blobs {
 			if _, dup := u.blobs[d]; !dup {
@@ -117,6 +118,7 @@ func Union(ctx context.Context, rs ...*Reader) (*Reader, error) {
 			}
 		}
 		for _, img := range p.images {
+			owner[img.Name] = p
 			if i, dup := byName[img.Name]; dup && img.Name != "" {
 				u.images[i] = img
 				continue
@@ -131,6 +133,11 @@ func Union(ctx context.Context, rs ...*Reader) (*Reader, error) {
 	for _, img := range u.images {
 		u.index.Manifests = append(u.index.Manifests, img.Descriptor)
 	}
+	u.referrers = unionReferrers(u.parts, owner)
+	for _, ref := range u.referrers {
+		u.index.Manifests = append(u.index.Manifests, ref.Descriptor)
+	}
+	sortIndex(u.index.Manifests)
 	u.modTime = u.parts[len(u.parts)-1].modTime
 	if err := u.checkBases(ctx); err != nil {
 		return nil, err

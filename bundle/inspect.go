@@ -36,8 +36,23 @@ type ImageReport struct {
 	// platform read from its config, as os/arch[/variant].
 	Platforms []string `json:"platforms"`
 	// Size is the sum of the unique blobs reachable from the image,
-	// its index and manifests included.
+	// its index and manifests included (its referrers' not).
 	Size int64 `json:"size"`
+	// Referrers are the signatures, SBOMs, attestations and other
+	// artifacts that travel with the image.
+	Referrers []ReferrerReport `json:"referrers"`
+}
+
+// ReferrerReport describes one referrer of an image.
+type ReferrerReport struct {
+	ArtifactType string        `json:"artifactType"`
+	Digest       digest.Digest `json:"digest"`
+	// Size is the referrer manifest's size.
+	Size int64 `json:"size"`
+	// Subject is the digest of the manifest it refers to.
+	Subject digest.Digest `json:"subject"`
+	// Tag is cosign's tag-scheme tag it is stored under, if any.
+	Tag string `json:"tag,omitempty"`
 }
 
 // Inspect describes every image of the bundle r. It reads only indexes,
@@ -69,6 +84,11 @@ func Inspect(ctx context.Context, r *Reader) (*Report, error) {
 			Digest:    img.Descriptor.Digest,
 			MediaType: img.Descriptor.MediaType,
 			Platforms: platforms,
+			Referrers: []ReferrerReport{},
+		}
+		for _, ref := range r.ReferrersOf(img.Name) {
+			d := ref.Descriptor
+			ir.Referrers = append(ir.Referrers, ReferrerReport{ArtifactType: d.ArtifactType, Digest: d.Digest, Size: d.Size, Subject: ref.Subject, Tag: ref.Tag})
 		}
 		for _, d := range img.blobs {
 			ir.Size += g.nodes[d].desc.Size

@@ -1,10 +1,6 @@
 package bundle_test
 
 import (
-	"archive/tar"
-	"io"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -24,7 +20,7 @@ import (
 func TestIndependentReaders(t *testing.T) {
 	path, _ := writeFixture(t)
 	r := testbundle.Open(t, path)
-	layoutDir := untar(t, path)
+	layoutDir := testbundle.Untar(t, path)
 	lp, err := layout.FromPath(layoutDir)
 	check(t, err)
 	ii, err := lp.ImageIndex()
@@ -98,32 +94,4 @@ func ggcrDigest(t *testing.T, ii v1.ImageIndex, im *v1.IndexManifest, name strin
 	}
 	t.Fatalf("go-containerregistry layout: no image named %s", name)
 	return ""
-}
-
-// untar extracts a bundle (regular files only, as ferry writes them) into
-// a temp dir and returns it.
-func untar(t *testing.T, path string) string {
-	t.Helper()
-	dir := t.TempDir()
-	f, err := os.Open(path)
-	check(t, err)
-	defer f.Close()
-	tr := tar.NewReader(f)
-	for {
-		hdr, err := tr.Next()
-		if err == io.EOF {
-			return dir
-		}
-		check(t, err)
-		if hdr.Typeflag != tar.TypeReg || !filepath.IsLocal(hdr.Name) {
-			t.Fatalf("unexpected entry %q (type %c)", hdr.Name, hdr.Typeflag)
-		}
-		dst := filepath.Join(dir, hdr.Name)
-		check(t, os.MkdirAll(filepath.Dir(dst), 0o755))
-		out, err := os.Create(dst)
-		check(t, err)
-		_, err = io.Copy(out, tr)
-		check(t, err)
-		check(t, out.Close())
-	}
 }

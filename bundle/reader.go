@@ -34,6 +34,9 @@ type Reader struct {
 	index   ocispec.Index
 	images  []Image
 	identity
+	// referrers are the index.json entries that travel with an image
+	// without being one (referrers.go).
+	referrers []Referrer
 }
 
 // entry is where a blob's bytes lie: in which tar, and where in it.
@@ -202,6 +205,14 @@ func (r *Reader) readIndex(e entry) error {
 		return err
 	}
 	for _, d := range idx.Manifests {
+		ref, isReferrer, err := referrerOf(d)
+		if err != nil {
+			return err
+		}
+		if isReferrer {
+			r.referrers = append(r.referrers, ref)
+			continue
+		}
 		name := d.Annotations[AnnotationContainerdName]
 		if name == "" {
 			name = d.Annotations[AnnotationRefName]
@@ -209,6 +220,7 @@ func (r *Reader) readIndex(e entry) error {
 		r.images = append(r.images, Image{Name: name, Descriptor: d})
 	}
 	sort.SliceStable(r.images, func(i, j int) bool { return r.images[i].Name < r.images[j].Name })
+	sortReferrers(r.referrers)
 	return nil
 }
 

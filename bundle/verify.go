@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"runtime"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -158,48 +159,71 @@ type imageNodes struct {
 	blobs []digest.Digest
 }
 
-// walkGraph visits every blob reachable from index.json, checking each
-// descriptor against the tar and reading (and hashing) each index and
-// manifest once. It does not stop at a bad blob: it records what is wrong
-// and goes on, so Verify can list every problem.
+// walkGraph visits every blob reachable from index.json (the images, then
+// their referrers), checking each descriptor against the tar and reading
+// (and hashing) each index and manifest once. It does not stop at a bad
+// blob: it records what is wrong and goes on, so Verify can list every
+// problem.
 func (r *Reader) walkGraph(ctx context.Context) (*graph, error) {
-	g := &graph{nodes: map[digest.Digest]*node{}}
-	children := map[digest.Digest][]ocispec.Descriptor{}
+	w := &walker{r: r, g: &graph{nodes: map[digest.Digest]*node{}}, children: map[digest.Digest][]ocispec.Descriptor{}}
 	for _, img := range r.images {
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
-		in := imageNodes{Image: img}
-		seen := map[digest.Digest]bool{}
-		var visit func(desc ocispec.Descriptor)
-		visit = func(desc ocispec.Descriptor) {
-			n := g.nodes[desc.Digest]
-			if n == nil {
-				n = &node{desc: desc, borrowed: r.borrows(desc)}
-				g.nodes[desc.Digest] = n
-				if !n.borrowed {
-					if n.err = r.checkDescriptor(desc); n.err == nil && manifests.IsGraphNode(desc.MediaType) {
-						children[desc.Digest], n.err = r.readChildren(desc)
-						n.checked = true
-					}
-				}
-			} else if n.err == nil && !n.borrowed {
-				n.err = r.checkDescriptor(desc)
-			}
-			if seen[desc.Digest] {
-				return
-			}
-			seen[desc.Digest] = true
-			n.images = append(n.images, img.Name)
-			in.blobs = append(in.blobs, desc.Digest)
-			for _, c := range children[desc.Digest] {
-				visit(c)
-			}
-		}
-		visit(img.Descriptor)
-		g.images = append(g.images, in)
+		w.g.images = append(w.g.images, w.walk(img))
 	}
-	return g, nil
+	for _, ref := range r.referrers {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		w.walk(Image{Name: ref.Image, Descriptor: ref.Descriptor})
+	}
+	w.g.checkReferrers(r.referrers)
+	return w.g, nil
+}
+
+// walker is one walkGraph: the graph so far and every index's and
+// manifest's children, read once.
+type walker struct {
+	r        *Reader
+	g        *graph
+	children map[digest.Digest][]ocispec.Descriptor
+}
+
+// walk visits every blob reachable from root, recording root.Name (the
+// image, or the image a referrer travels with) as a user of each.
+func (w *walker) walk(root Image) imageNodes {
+	in := imageNodes{Image: root}
+	seen := map[digest.Digest]bool{}
+	var visit func(desc ocispec.Descriptor)
+	visit = func(desc ocispec.Descriptor) {
+		n := w.g.nodes[desc.Digest]
+		if n == nil {
+			n = &node{desc: desc, borrowed: w.r.borrows(desc)}
+			w.g.nodes[desc.Digest] = n
+			if !n.borrowed {
+				if n.err = w.r.checkDescriptor(desc); n.err == nil && manifests.IsGraphNode(desc.MediaType) {
+					w.children[desc.Digest], n.err = w.r.readChildren(desc)
+					n.checked = true
+				}
+			}
+		} else if n.err == nil && !n.borrowed {
+			n.err = w.r.checkDescriptor(desc)
+		}
+		if seen[desc.Digest] {
+			return
+		}
+		seen[desc.Digest] = true
+		if !slices.Contains(n.images, root.Name) {
+			n.images = append(n.images, root.Name)
+		}
+		in.blobs = append(in.blobs, desc.Digest)
+		for _, c := range w.children[desc.Digest] {
+			visit(c)
+		}
+	}
+	visit(root.Descriptor)
+	return in
 }
 
 // checkDescriptor checks that the bundle holds desc's blob with its size.

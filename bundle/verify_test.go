@@ -68,7 +68,7 @@ func TestInspect(t *testing.T) {
 	var fields map[string]any
 	check(t, json.Unmarshal(b, &fields))
 	img := fields["images"].([]any)[0].(map[string]any)
-	if keys(fields) != "blobs bytes digest images sharedBytes" || keys(img) != "digest mediaType name platforms size" {
+	if keys(fields) != "blobs bytes digest images sharedBytes" || keys(img) != "digest mediaType name platforms referrers size" {
 		t.Errorf("JSON fields %s / %s", keys(fields), keys(img))
 	}
 }

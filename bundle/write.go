@@ -3,7 +3,6 @@ package bundle
 import (
 	"context"
 	"fmt"
-	"sort"
 	"sync"
 	"time"
 
@@ -22,8 +21,11 @@ type Source struct {
 	Name string
 	// Root is the image's index or manifest.
 	Root ocispec.Descriptor
-	// Fetcher reads the image's blobs.
+	// Fetcher reads the image's blobs, its referrers' included.
 	Fetcher transfer.Fetcher
+	// Referrers travel with the image (Image is set to Name); each is
+	// written after the image, referrers of referrers after their subjects.
+	Referrers []Referrer
 }
 
 // WriteOptions tune Write. The zero value works.
@@ -82,8 +84,14 @@ func Write(ctx context.Context, path string, images []Source, opts WriteOptions)
 	g, gctx := errgroup.WithContext(ctx)
 	for _, img := range images {
 		g.Go(func() error {
-			if err := copier.Copy(gctx, transfer.Overlay{plan.graphs, img.Fetcher}, img.Root); err != nil {
+			src := transfer.Overlay{plan.graphs, img.Fetcher}
+			if err := copier.Copy(gctx, src, img.Root); err != nil {
 				return fmt.Errorf("image %s: %w", img.Name, err)
+			}
+			for _, ref := range img.Referrers {
+				if err := copier.Copy(gctx, src, ref.Descriptor); err != nil {
+					return fmt.Errorf("image %s: referrer %s: %w", img.Name, ref.Descriptor.Digest, err)
+				}
 			}
 			return nil
 		})
@@ -148,8 +156,14 @@ func planImages(ctx context.Context, images []Source, jobs int, base *Reader) (*
 		root := img.Root
 		root.Annotations = map[string]string{AnnotationContainerdName: img.Name, AnnotationRefName: img.Name}
 		p.index.Manifests = append(p.index.Manifests, root)
+		roots := []ocispec.Descriptor{img.Root}
+		for _, ref := range img.Referrers {
+			ref.Image = img.Name
+			p.index.Manifests = append(p.index.Manifests, referrerEntry(ref))
+			roots = append(roots, ref.Descriptor)
+		}
 		g.Go(func() error {
-			err := transfer.Walk(gctx, img.Fetcher, img.Root, nil, func(desc ocispec.Descriptor, content []byte) error {
+			visit := func(desc ocispec.Descriptor, content []byte) error {
 				mu.Lock()
 				defer mu.Unlock()
 				if content != nil {
@@ -167,9 +181,11 @@ func planImages(ctx context.Context, images []Source, jobs int, base *Reader) (*
 				}
 				p.bytes += desc.Size
 				return nil
-			})
-			if err != nil {
-				return fmt.Errorf("image %s: %w", img.Name, err)
+			}
+			for _, root := range roots {
+				if err := transfer.Walk(gctx, img.Fetcher, root, nil, visit); err != nil {
+					return fmt.Errorf("image %s: %w", img.Name, err)
+				}
 			}
 			return nil
 		})
@@ -177,9 +193,7 @@ func planImages(ctx context.Context, images []Source, jobs int, base *Reader) (*
 	if err := g.Wait(); err != nil {
 		return nil, err
 	}
-	sort.Slice(p.index.Manifests, func(i, j int) bool {
-		return p.index.Manifests[i].Annotations[AnnotationRefName] < p.index.Manifests[j].Annotations[AnnotationRefName]
-	})
+	sortIndex(p.index.Manifests)
 	for d, desc := range blobs {
 		if !p.borrowed[d] {
 			p.blobs = append(p.blobs, desc)

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/ferry-oci/ferry/bundle"
+	"github.com/ferry-oci/ferry/bundle/signature"
 	"github.com/ferry-oci/ferry/installer/containerd"
 	"github.com/ferry-oci/ferry/registry"
 )
@@ -19,6 +20,10 @@ type InstallOptions struct {
 	// VerifyFull hashes every blob before anything else; without it the
 	// bundle's sizes and index graph are checked (fast).
 	VerifyFull bool
+	// VerifyKey, when set, makes the verify step also check that every
+	// image carries a cosign signature by this key (see
+	// signature.VerifyBundle); a failure stops everything.
+	VerifyKey *signature.Key
 	// Listener, when set, serves the bundle (as ferry serve) while the
 	// other steps run and afterwards. Install closes it.
 	Listener net.Listener
@@ -95,7 +100,7 @@ func (r *InstallResult) Failed() []StepResult {
 // the failed steps.
 func Install(ctx context.Context, r *bundle.Reader, opts InstallOptions) (*InstallResult, error) {
 	res := &InstallResult{stepDone: opts.StepDone}
-	if step := runStep(StepVerify, func() (string, any, error) { return verifyStep(ctx, r, opts.VerifyFull) }); res.add(step) != nil {
+	if step := runStep(StepVerify, func() (string, any, error) { return verifyStep(ctx, r, opts.VerifyFull, opts.VerifyKey) }); res.add(step) != nil {
 		if opts.Listener != nil {
 			opts.Listener.Close()
 		}
@@ -197,7 +202,7 @@ func (r *InstallResult) add(s StepResult) error {
 	return s.err
 }
 
-func verifyStep(ctx context.Context, r *bundle.Reader, full bool) (string, any, error) {
+func verifyStep(ctx context.Context, r *bundle.Reader, full bool, key *signature.Key) (string, any, error) {
 	rep, err := bundle.Verify(ctx, r, bundle.VerifyOptions{Full: full})
 	if err != nil {
 		return "", rep, err
@@ -206,7 +211,15 @@ func verifyStep(ctx context.Context, r *bundle.Reader, full bool) (string, any, 
 	if full {
 		mode = "every blob hashed"
 	}
-	return fmt.Sprintf("%d images, %d blobs ok (%s)", rep.Images, len(r.Digests()), mode), rep, nil
+	summary := fmt.Sprintf("%d images, %d blobs ok (%s)", rep.Images, len(r.Digests()), mode)
+	if key == nil {
+		return summary, rep, nil
+	}
+	sigs, err := signature.VerifyBundle(ctx, r, key, r.Images())
+	if err != nil {
+		return "", sigs, err
+	}
+	return summary + fmt.Sprintf("; %d images signed by the key", len(sigs.Images)), rep, nil
 }
 
 func mirrorStep(opts MirrorOptions, url string) (string, any, error) {

@@ -29,6 +29,12 @@ type Options struct {
 	// AllowMissingPlatforms keeps an image that lacks some requested
 	// platforms (it must have at least one).
 	AllowMissingPlatforms bool
+	// Referrers says which referrers (signatures, SBOMs, attestations)
+	// travel with the images; the zero value means ReferrersAll.
+	Referrers ReferrersMode
+	// ArtifactTypes, when set, keeps only the referrers of these artifact
+	// types (at every level: a signature of an SBOM needs its own type).
+	ArtifactTypes []string
 	// Registry says how to reach source registries.
 	Registry RegistryOptions
 	// Jobs bounds the blobs in flight; 0 means transfer.DefaultJobs.

@@ -26,8 +26,6 @@ const (
 
 // resolve turns one image list entry into the sources it names.
 func (r *resolver) resolve(ctx context.Context, spec imagelist.Spec) ([]bundle.Source, error) {
-	var srcs []bundle.Source
-	var err error
 	if len(spec.Combine) > 0 {
 		src, err := r.combine(ctx, spec)
 		if err != nil {
@@ -35,7 +33,7 @@ func (r *resolver) resolve(ctx context.Context, spec imagelist.Spec) ([]bundle.S
 		}
 		return []bundle.Source{src}, nil
 	}
-	srcs, err = r.open(ctx, spec.Source)
+	srcs, finder, err := r.open(ctx, spec.Source)
 	if err != nil {
 		return nil, err
 	}
@@ -52,12 +50,16 @@ func (r *resolver) resolve(ctx context.Context, spec imagelist.Spec) ([]bundle.S
 		if srcs[i], err = r.filterPlatforms(ctx, srcs[i], r.platformsFor(spec)); err != nil {
 			return nil, err
 		}
+		if srcs[i], err = r.withReferrers(ctx, srcs[i], finder); err != nil {
+			return nil, err
+		}
 	}
 	return srcs, nil
 }
 
-// open resolves a source string to its images, named as the source names them.
-func (r *resolver) open(ctx context.Context, src string) ([]bundle.Source, error) {
+// open resolves a source string to its images, named as the source names
+// them, and how to find their referrers (nil for a docker archive).
+func (r *resolver) open(ctx context.Context, src string) ([]bundle.Source, referrerFinder, error) {
 	switch {
 	case strings.HasPrefix(src, transportOCI):
 		dir, name, _ := strings.Cut(strings.TrimPrefix(src, transportOCI), ":")
@@ -66,25 +68,27 @@ func (r *resolver) open(ctx context.Context, src string) ([]bundle.Source, error
 		return r.openArchive(strings.TrimPrefix(src, transportOCIArchive))
 	case strings.HasPrefix(src, transportDockerArchive):
 		file, name, _ := strings.Cut(strings.TrimPrefix(src, transportDockerArchive), ":")
-		return r.openDockerArchive(ctx, file, name)
+		srcs, err := r.openDockerArchive(ctx, file, name)
+		return srcs, nil, err
 	}
 	img, err := r.registries.Resolve(ctx, src)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return []bundle.Source{{Name: src, Root: img.Descriptor, Fetcher: img.Fetcher}}, nil
+	return []bundle.Source{{Name: src, Root: img.Descriptor, Fetcher: img.Fetcher}}, img.Fetcher, nil
 }
 
-func (r *resolver) openLayoutDir(dir, name string) ([]bundle.Source, error) {
+func (r *resolver) openLayoutDir(dir, name string) ([]bundle.Source, referrerFinder, error) {
 	l, err := OpenLayoutDir(dir)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	r.track(l)
 	idx, err := l.Index()
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
+	finder := &layoutFinder{index: idx, f: l}
 	var srcs []bundle.Source
 	for _, d := range idx.Manifests {
 		refName := d.Annotations[bundle.AnnotationRefName]
@@ -94,18 +98,21 @@ func (r *resolver) openLayoutDir(dir, name string) ([]bundle.Source, error) {
 		if name != "" && refName != name && normalizedOrEmpty(refName) != normalizedOrEmpty(name) {
 			continue
 		}
+		if isLayoutReferrer(d) {
+			continue
+		}
 		srcs = append(srcs, bundle.Source{Name: layoutName(refName), Root: plainDescriptor(d), Fetcher: l})
 	}
 	if len(srcs) == 0 {
-		return nil, fmt.Errorf("oci layout %s: %w: %q", dir, ErrImageNotFound, name)
+		return nil, nil, fmt.Errorf("oci layout %s: %w: %q", dir, ErrImageNotFound, name)
 	}
-	return srcs, nil
+	return srcs, finder, nil
 }
 
-func (r *resolver) openArchive(path string) ([]bundle.Source, error) {
+func (r *resolver) openArchive(path string) ([]bundle.Source, referrerFinder, error) {
 	br, err := bundle.Open(path)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	r.track(br)
 	var srcs []bundle.Source
@@ -113,9 +120,9 @@ func (r *resolver) openArchive(path string) ([]bundle.Source, error) {
 		srcs = append(srcs, bundle.Source{Name: normalizedOrEmpty(img.Name), Root: plainDescriptor(img.Descriptor), Fetcher: br})
 	}
 	if len(srcs) == 0 {
-		return nil, fmt.Errorf("oci archive %s: %w", path, ErrImageNotFound)
+		return nil, nil, fmt.Errorf("oci archive %s: %w", path, ErrImageNotFound)
 	}
-	return srcs, nil
+	return srcs, &layoutFinder{index: br.Index(), f: br}, nil
 }
 
 func (r *resolver) openDockerArchive(ctx context.Context, path, name string) ([]bundle.Source, error) {
@@ -153,12 +160,13 @@ func (r *resolver) combine(ctx context.Context, spec imagelist.Spec) (bundle.Sou
 	sort.Strings(keys)
 	router := router{}
 	var entries []ocispec.Descriptor
+	var referrers []bundle.Referrer
 	for _, key := range keys {
 		want, err := manifests.ParsePlatform(key)
 		if err != nil {
 			return bundle.Source{}, err
 		}
-		srcs, err := r.open(ctx, spec.Combine[key])
+		srcs, finder, err := r.open(ctx, spec.Combine[key])
 		if err != nil {
 			return bundle.Source{}, err
 		}
@@ -172,6 +180,16 @@ func (r *resolver) combine(ctx context.Context, spec imagelist.Spec) (bundle.Sou
 		if err := router.learn(ctx, srcs[0].Fetcher, entry); err != nil {
 			return bundle.Source{}, err
 		}
+		part, err := r.withReferrers(ctx, bundle.Source{Root: entry, Fetcher: srcs[0].Fetcher}, finder)
+		if err != nil {
+			return bundle.Source{}, fmt.Errorf("%s: %s: %w", key, spec.Combine[key], err)
+		}
+		for _, ref := range part.Referrers {
+			if err := router.learn(ctx, srcs[0].Fetcher, ref.Descriptor); err != nil {
+				return bundle.Source{}, err
+			}
+		}
+		referrers = append(referrers, part.Referrers...)
 		entries = append(entries, entry)
 	}
 	content, err := manifests.NewIndex(entries)
@@ -180,7 +198,7 @@ func (r *resolver) combine(ctx context.Context, spec imagelist.Spec) (bundle.Sou
 	}
 	mem := transfer.NewMemory()
 	root := mem.Add(ocispec.MediaTypeImageIndex, content)
-	return bundle.Source{Name: spec.Name, Root: root, Fetcher: transfer.Overlay{mem, router}}, nil
+	return bundle.Source{Name: spec.Name, Root: root, Fetcher: transfer.Overlay{mem, router}, Referrers: referrers}, nil
 }
 
 // platformManifest picks the manifest of platform want from an image (the

@@ -28,6 +28,8 @@ type buildFlags struct {
 	allowMissingPlatforms bool
 	insecure              []string
 	jobs                  int
+	referrers             string
+	artifactTypes         []string
 }
 
 func newBuildCommand(g *globalOptions) *cobra.Command {
@@ -39,6 +41,11 @@ func newBuildCommand(g *globalOptions) *cobra.Command {
 oci-archive:FILE, docker-archive:FILE[:NAME], and per-arch images to combine),
 filters platforms and writes one OCI image-layout tarball. Upstream digests
 are kept unless filtering or combining had to make a new index.
+Every referrer of each image and of its platform manifests travels with it
+(signatures, SBOMs, attestations: OCI 1.1 referrers, found through the
+registry's referrers API or the referrers tag schema, and cosign's
+sha256-<hex>.sig/.att/.sbom tags), referrers of referrers too;
+--referrers=none leaves them out, --artifact-type keeps only those types.
 SOURCE_DATE_EPOCH sets the entries' time (default 0), so builds reproduce.`,
 		Args: exactArgs(0),
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -67,6 +74,8 @@ SOURCE_DATE_EPOCH sets the entries' time (default 0), so builds reproduce.`,
 	fl.BoolVar(&f.allowMissingPlatforms, "allow-missing-platforms", false, "keep images that lack some requested platforms")
 	fl.StringArrayVar(&f.insecure, "insecure-registry", nil, "registry HOST[:PORT] reachable over plain HTTP or unverified TLS (repeatable)")
 	fl.IntVar(&f.jobs, "jobs", transfer.DefaultJobs, "blobs downloaded at once")
+	fl.StringVar(&f.referrers, "referrers", string(build.ReferrersAll), "referrers carried with the images: all or none")
+	fl.StringArrayVar(&f.artifactTypes, "artifact-type", nil, "carry only referrers of this artifact type (repeatable)")
 	return cmd
 }
 
@@ -94,12 +103,18 @@ func (f *buildFlags) options() (build.Options, error) {
 	if err != nil {
 		return build.Options{}, usageError{err}
 	}
+	mode := build.ReferrersMode(f.referrers)
+	if mode != build.ReferrersAll && mode != build.ReferrersNone {
+		return build.Options{}, usageError{fmt.Errorf("--referrers=%q: want all or none", f.referrers)}
+	}
 	opts := build.Options{
 		List:                  list,
 		Output:                f.bundle,
 		Platforms:             platforms,
 		AllowMissingPlatforms: f.allowMissingPlatforms,
 		Jobs:                  f.jobs,
+		Referrers:             mode,
+		ArtifactTypes:         f.artifactTypes,
 	}
 	opts.Registry.Insecure = f.insecure
 	if epoch := os.Getenv("SOURCE_DATE_EPOCH"); epoch != "" {

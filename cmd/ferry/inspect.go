@@ -20,10 +20,12 @@ func newInspectCommand(g *globalOptions) *cobra.Command {
 		Use:   "inspect BUNDLE",
 		Short: "List a bundle's images, platforms, digests and sizes",
 		Long: `List every image of a bundle: name, root digest, media type, platforms and
-size, then the bundle's blobs, bytes and the bytes saved by storing shared
-blobs once, and the bundle's digest (that of its index.json). For a delta
-bundle (ferry build --base), its bases' digests and the blobs and bytes it
-borrows from them. -o json prints the same as data.`,
+size, each followed by its referrers (signatures, SBOMs, attestations:
+artifact type, digest, what they refer to, size), then the bundle's blobs,
+bytes and the bytes saved by storing shared blobs once, and the bundle's
+digest (that of its index.json). For a delta bundle (ferry build --base),
+its bases' digests and the blobs and bytes it borrows from them. -o json
+prints the same as data.`,
 		Args: exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			r, err := bundle.Open(args[0])
@@ -53,6 +55,9 @@ func printInspect(out io.Writer, rep *bundle.Report) error {
 			platforms = "-"
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", img.Name, img.Digest, kind(img.MediaType), platforms, humanBytes(img.Size))
+		for _, ref := range img.Referrers {
+			fmt.Fprintf(tw, "  referrer %s\t%s\t%s\t-\t%s\n", ref.ArtifactType, ref.Digest, referrerKind(ref), humanBytes(ref.Size))
+		}
 	}
 	if err := tw.Flush(); err != nil {
 		return err
@@ -73,6 +78,14 @@ func printInspect(out io.Writer, rep *bundle.Report) error {
 // digestList lists digests, space-separated.
 func digestList(ds []digest.Digest) string {
 	return strings.Trim(fmt.Sprint(ds), "[]")
+}
+
+// referrerKind says what a referrer refers to: a cosign tag or a subject.
+func referrerKind(ref bundle.ReferrerReport) string {
+	if ref.Tag != "" {
+		return "tag " + ref.Tag
+	}
+	return "of " + ref.Subject.String()[:19]
 }
 
 // kind names a root media type briefly.

@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/ferry-oci/ferry/bundle"
+	"github.com/ferry-oci/ferry/bundle/signature"
 	"github.com/ferry-oci/ferry/installer"
 	"github.com/ferry-oci/ferry/installer/containerd"
 	"github.com/ferry-oci/ferry/internal/transfer"
@@ -22,6 +23,7 @@ func init() { commands = append(commands, newInstallCommand) }
 // the commands that run each step alone.
 type installFlags struct {
 	verify     string
+	verifyKey  string
 	serve      string
 	serveFlags serveFlags
 	mirrors    []string
@@ -41,7 +43,8 @@ func newInstallCommand(g *globalOptions) *cobra.Command {
 		Use:   "install BUNDLE",
 		Short: "The whole air-gapped flow in one command: verify, serve, mirror-config, import, push",
 		Long: `Install runs, in order: verify the bundle (--verify fast checks sizes and the
-index graph, full hashes every blob); serve it as a registry (--serve ADDR, with
+index graph, full hashes every blob; --verify-key FILE also checks that every
+image carries a cosign signature by that public key, and stops on failure); serve it as a registry (--serve ADDR, with
 ferry serve's TLS and auth flags) and write, for every --mirror host, a containerd
 hosts.toml under --containerd-config-dir sending that registry's pulls to it;
 import the node's images into containerd (--import, with ferry import's flags);
@@ -62,6 +65,7 @@ others still run; the exit code is then 1.`,
 	}
 	fl := cmd.Flags()
 	fl.StringVar(&f.verify, "verify", "fast", "bundle check before anything else: fast (sizes and index graph) or full (hash every blob)")
+	fl.StringVar(&f.verifyKey, "verify-key", "", "PEM public key: before anything else, check that every image carries a cosign signature by it (as verify --key)")
 	fl.StringVar(&f.serve, "serve", "", "serve the bundle on this address while installing, e.g. 0.0.0.0:5000")
 	f.serveFlags.bind(fl)
 	fl.Lookup("ready-file").Usage = "write the registry URL to this file once the steps are done and it serves on (removed on exit)"
@@ -159,6 +163,13 @@ func (f *installFlags) options(cmd *cobra.Command, g *globalOptions) (installer.
 		opts.VerifyFull = true
 	default:
 		return opts, usageError{fmt.Errorf("--verify must be fast or full, not %q", f.verify)}
+	}
+	if f.verifyKey != "" {
+		key, err := signature.LoadKeyFile(f.verifyKey)
+		if err != nil {
+			return opts, err
+		}
+		opts.VerifyKey = key
 	}
 	if f.serve == "" {
 		if len(f.mirrors) > 0 {

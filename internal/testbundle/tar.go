@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"os"
+	"path/filepath"
 	"testing"
 )
 
@@ -58,5 +59,33 @@ func check(t testing.TB, err error) {
 	t.Helper()
 	if err != nil {
 		t.Fatal(err)
+	}
+}
+
+// Untar extracts a bundle (regular files only, as ferry writes them) into
+// a temp dir and returns it.
+func Untar(t testing.TB, path string) string {
+	t.Helper()
+	dir := t.TempDir()
+	f, err := os.Open(path)
+	check(t, err)
+	defer f.Close()
+	tr := tar.NewReader(f)
+	for {
+		hdr, err := tr.Next()
+		if err == io.EOF {
+			return dir
+		}
+		check(t, err)
+		if hdr.Typeflag != tar.TypeReg || !filepath.IsLocal(hdr.Name) {
+			t.Fatalf("unexpected entry %q (type %c)", hdr.Name, hdr.Typeflag)
+		}
+		dst := filepath.Join(dir, hdr.Name)
+		check(t, os.MkdirAll(filepath.Dir(dst), 0o755))
+		out, err := os.Create(dst)
+		check(t, err)
+		_, err = io.Copy(out, tr)
+		check(t, err)
+		check(t, out.Close())
 	}
 }

@@ -70,76 +70,122 @@ type treeNode struct {
 
 // newBundleTree lays the bundle out. Each image is served in two
 // repositories, its path without and with its registry host
-// (library/nginx and docker.io/library/nginx), under prefix when it is set.
-// Blobs an image references but the bundle lacks are left out with a
-// warning; an unreadable or corrupt index or manifest is an error.
+// (library/nginx and docker.io/library/nginx), under prefix when it is set;
+// its referrers (signatures, SBOMs, ...) are served in the same
+// repositories, cosign's tag-scheme ones under their tags. Blobs an image
+// references but the bundle lacks are left out with a warning; an
+// unreadable or corrupt index or manifest is an error.
 func newBundleTree(ctx context.Context, r *bundle.Reader, prefix string, log Logger) (*bundleTree, error) {
 	t := &bundleTree{bundle: r, modTime: time.Now(), log: log}
-	b := treeBuilder{nodes: map[string]*treeNode{}, dirs: map[string]map[string]bool{"/": {}}}
+	l := treeLayout{
+		b:      treeBuilder{nodes: map[string]*treeNode{}, dirs: map[string]map[string]bool{"/": {}}},
+		r:      r,
+		prefix: prefix,
+		log:    log,
+		graphs: map[digest.Digest][]ocispec.Descriptor{},
+		tags:   map[string]digest.Digest{},
+		repos:  map[string]bool{},
+	}
 	for _, d := range r.Digests() {
 		size, _ := r.Size(d)
-		b.file(blobDataPath(d), &treeNode{blob: d, size: size})
+		l.b.file(blobDataPath(d), &treeNode{blob: d, size: size})
 	}
-	graphs := map[digest.Digest][]ocispec.Descriptor{}
-	tags := map[string]digest.Digest{}
-	repos := map[string]bool{}
 	for _, img := range r.Images() {
-		host, repoPath, tagOrDigest, err := manifests.SplitReference(img.Name)
+		_, _, tag, err := manifests.SplitReference(img.Name)
 		if err != nil {
 			log.Warnf("image %q is not served: its name is not an image reference: %v", img.Name, err)
 			continue
 		}
-		root := img.Descriptor.Digest
-		graph, ok := graphs[root]
-		if !ok {
-			if graph, err = imageGraph(ctx, r, img, log); err != nil {
-				return nil, err
-			}
-			graphs[root] = graph
-		}
-		served := false
-		for _, repo := range []string{repoPath, host + "/" + repoPath} {
-			if prefix != "" {
-				repo = prefix + "/" + repo
-			}
-			if _, err := reference.WithName(repo); err != nil {
-				log.Warnf("image %s is not served as repository %q: %v", img.Name, repo, err)
-				continue
-			}
-			served, repos[repo] = true, true
-			for _, desc := range graph {
-				b.file(linkPath(repo, desc), linkNode(desc.Digest))
-			}
-			if tagOrDigest == "" || tagOrDigest[0] == '@' {
-				continue
-			}
-			key := repo + ":" + tagOrDigest
-			if prev, taken := tags[key]; taken {
-				if prev != root {
-					log.Warnf("%s is %s, not %s (image %s): pull that one by its host-qualified name", key, prev, root, img.Name)
-				}
-				continue
-			}
-			tags[key] = root
-			tagDir := repositoryPath(repo, "_manifests/tags", tagOrDigest)
-			b.file(path.Join(tagDir, "current/link"), linkNode(root))
-			b.file(path.Join(tagDir, "index", root.Algorithm().String(), root.Encoded(), "link"), linkNode(root))
+		served, err := l.serve(ctx, img, "image "+img.Name, tag)
+		if err != nil {
+			return nil, err
 		}
 		if served {
 			t.images++
 		}
 	}
-	t.nodes = b.finish()
-	for repo := range repos {
+	for _, ref := range r.Referrers() {
+		img := bundle.Image{Name: ref.Image, Descriptor: ref.Descriptor}
+		if _, err := l.serve(ctx, img, fmt.Sprintf("referrer %s of %s", ref.Descriptor.Digest, ref.Image), ref.Tag); err != nil {
+			return nil, err
+		}
+	}
+	t.nodes = l.b.finish()
+	for repo := range l.repos {
 		t.repositories = append(t.repositories, repo)
 	}
 	sort.Strings(t.repositories)
 	return t, nil
 }
 
-// imageGraph walks an image's graph in the bundle, leaving out the
-// children the bundle does not hold.
-func imageGraph(ctx context.Context, r *bundle.Reader, img bundle.Image, log Logger) ([]ocispec.Descriptor, error) {
+// treeLayout is the state of one newBundleTree: the tree so far, each
+// root's graph (walked once), the tags given and the repositories served.
+type treeLayout struct {
+	b      treeBuilder
+	r      *bundle.Reader
+	prefix string
+	log    Logger
+	graphs map[digest.Digest][]ocispec.Descriptor
+	tags   map[string]digest.Digest
+	repos  map[string]bool
+}
+
+// serve links the graph of img.Descriptor into the repositories of the
+// image img.Name, tagged tag there unless tag is empty or a digest; what
+// names it in errors and warnings. It reports whether any repository
+// serves it.
+func (l *treeLayout) serve(ctx context.Context, img bundle.Image, what, tag string) (bool, error) {
+	host, repoPath, _, err := manifests.SplitReference(img.Name)
+	if err != nil {
+		return false, nil // the image itself was warned about
+	}
+	root := img.Descriptor.Digest
+	graph, ok := l.graphs[root]
+	if !ok {
+		if graph, err = imageGraph(ctx, l.r, img.Descriptor, what, l.log); err != nil {
+			return false, err
+		}
+		l.graphs[root] = graph
+	}
+	served := false
+	for _, repo := range []string{repoPath, host + "/" + repoPath} {
+		if l.prefix != "" {
+			repo = l.prefix + "/" + repo
+		}
+		if _, err := reference.WithName(repo); err != nil {
+			l.log.Warnf("%s is not served as repository %q: %v", what, repo, err)
+			continue
+		}
+		served, l.repos[repo] = true, true
+		for _, desc := range graph {
+			l.b.file(linkPath(repo, desc), linkNode(desc.Digest))
+		}
+		if tag != "" && tag[0] != '@' {
+			l.tag(repo, tag, root, what)
+		}
+	}
+	return served, nil
+}
+
+// tag tags root in repo, unless another root took that tag first.
+func (l *treeLayout) tag(repo, tag string, root digest.Digest, what string) {
+	key := repo + ":" + tag
+	if prev, taken := l.tags[key]; taken {
+		if prev != root {
+			l.log.Warnf("%s is %s, not %s (%s): pull that one by its host-qualified name", key, prev, root, what)
+		}
+		return
+	}
+	l.tags[key] = root
+	tagDir := repositoryPath(repo, "_manifests/tags", tag)
+	l.b.file(path.Join(tagDir, "current/link"), linkNode(root))
+	l.b.file(path.Join(tagDir, "index", root.Algorithm().String(), root.Encoded(), "link"), linkNode(root))
+}
+
+// imageGraph walks the graph of root in the bundle, leaving out the
+// children the bundle does not hold; what names root in errors and
+// warnings.
+func imageGraph(ctx context.Context, r *bundle.Reader, root ocispec.Descriptor, what string, log Logger) ([]ocispec.Descriptor, error) {
 	var graph []ocispec.Descriptor
 	missing := 0
 	present := func(_ context.Context, _ ocispec.Descriptor, children []ocispec.Descriptor) ([]ocispec.Descriptor, error) {
@@ -153,15 +199,15 @@ func imageGraph(ctx context.Context, r *bundle.Reader, img bundle.Image, log Log
 		}
 		return kept, nil
 	}
-	err := transfer.Walk(ctx, r, img.Descriptor, present, func(desc ocispec.Descriptor, _ []byte) error {
+	err := transfer.Walk(ctx, r, root, present, func(desc ocispec.Descriptor, _ []byte) error {
 		graph = append(graph, desc)
 		return nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("image %s: %w", img.Name, err)
+		return nil, fmt.Errorf("%s: %w", what, err)
 	}
 	if missing > 0 {
-		log.Warnf("image %s references %d blobs that are not in the bundle: clients that need them will fail", img.Name, missing)
+		log.Warnf("%s references %d blobs that are not in the bundle: clients that need them will fail", what, missing)
 	}
 	return graph, nil
 }

@@ -6,6 +6,7 @@ import (
 
 	"github.com/opencontainers/go-digest"
 
+	"github.com/ferry-oci/ferry/internal/testbundle"
 	"github.com/ferry-oci/ferry/internal/testenv"
 	"github.com/ferry-oci/ferry/internal/testimages"
 )
@@ -77,5 +78,45 @@ func TestReferrersCosignOras(t *testing.T) {
 	var tags struct{ Tags []string }
 	if err := json.Unmarshal(body, &tags); err != nil || resp.StatusCode != 200 || len(tags.Tags) != 1 {
 		t.Errorf("tags of %s: %s %s, want only 1 (no referrers tag)", repo, resp.Status, body)
+	}
+}
+
+// TestBundleReferrersCosignOras serves, read-only, a bundle that ferry
+// build made from signed images: cosign verify passes against ferry serve
+// for a signature stored under cosign's tag scheme and for OCI 1.1
+// referrers (found through the referrers API), fails with another key,
+// and oras discover lists the SBOM and the signature on it.
+func TestBundleReferrersCosignOras(t *testing.T) {
+	sb := testbundle.BuildSigned(t)
+	fix := sb.Fixture
+	s := serveBundle(t, sb.Path, Options{})
+	reg := &testenv.RegistryServer{Host: s.host, URL: s.url}
+	for _, tc := range []struct {
+		repo string
+		dgst digest.Digest
+		mode testimages.SignMode
+	}{
+		{"library/signed", fix.Index, testimages.TagScheme},
+		{"library/signed", fix.Amd64, testimages.Referrer},
+		{"library/single", fix.Single, testimages.Referrer},
+		{"library/single", fix.SBOM, testimages.Referrer},
+	} {
+		ref := reg.Ref(tc.repo + "@" + tc.dgst.String())
+		if err := testimages.CosignVerify(t, reg, fix.Key.Pub, ref, tc.mode); err != nil {
+			t.Errorf("cosign verify %s: %v", ref, err)
+		}
+		if err := testimages.CosignVerify(t, reg, fix.Other.Pub, ref, tc.mode); err == nil {
+			t.Errorf("cosign verify %s with another key passed", ref)
+		}
+	}
+	found := orasDiscover(t, reg.Ref("library/single@"+fix.Single.String()))
+	if found[fix.SBOM] != testimages.ArtifactTypeSPDX || len(found) != 3 {
+		t.Errorf("oras discover library/single: %v, want the SBOM %s, its signature and the image's", found, fix.SBOM)
+	}
+	if found := orasDiscover(t, reg.Ref("library/single@"+fix.SBOM.String())); len(found) != 1 {
+		t.Errorf("oras discover the SBOM: %v, want its signature", found)
+	}
+	if found := orasDiscover(t, reg.Ref("library/unsigned@"+fix.Unsigned.String())); len(found) != 0 {
+		t.Errorf("oras discover library/unsigned: %v, want none", found)
 	}
 }

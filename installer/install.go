@@ -130,8 +130,8 @@ func Install(ctx context.Context, r *bundle.Reader, opts InstallOptions) (*Insta
 			if out == nil {
 				return "", nil, err
 			}
-			return fmt.Sprintf("%d images into %s (namespace %s): %d blobs written, %d skipped",
-				len(out.Images), out.Where(), out.Namespace, out.BlobsWritten, out.BlobsSkipped), out, err
+			return fmt.Sprintf("%d images into %s (namespace %s): %d blobs written, %d skipped, %d referrers left out",
+				len(out.Images), out.Where(), out.Namespace, out.BlobsWritten, out.BlobsSkipped, out.ReferrersLeftOut), out, err
 		}))
 	}
 	if opts.Push != nil {

@@ -165,6 +165,9 @@ func (r *resolver) filterPlatforms(ctx context.Context, src bundle.Source, want 
 		return src, err
 	}
 	if manifests.IsManifest(src.Root.MediaType) {
+		if isArtifact(content) {
+			return src, nil // a Helm chart, WASM module...: no platform to filter
+		}
 		p, err := r.manifestPlatform(ctx, src.Fetcher, content)
 		if err != nil {
 			return src, err
@@ -187,6 +190,14 @@ func (r *resolver) filterPlatforms(ctx context.Context, src bundle.Source, want 
 	src.Root = mem.Add(src.Root.MediaType, filtered)
 	src.Fetcher = transfer.Overlay{mem, src.Fetcher}
 	return src, nil
+}
+
+// isArtifact reports whether a manifest is an OCI artifact rather than a
+// runnable image: its config is not an image config (the empty config with
+// an artifactType, a Helm chart's config, ...).
+func isArtifact(manifest []byte) bool {
+	m, err := manifests.ParseManifest(manifest)
+	return err == nil && !manifests.IsConfig(m.Config.MediaType)
 }
 
 // manifestPlatform reads the platform a manifest's config declares.

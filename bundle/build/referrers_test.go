@@ -233,9 +233,22 @@ func TestBuildCarriesReferrers(t *testing.T) {
 	})
 }
 
-// TestBuildReferrerSelection checks --referrers=none and --artifact-type.
+// TestBuildReferrerSelection checks --referrers=none and --artifact-type,
+// and that a platform filter keeps OCI artifacts (no platform) as they are.
 func TestBuildReferrerSelection(t *testing.T) {
 	s := newSignedBuild(t)
+	t.Run("platform filter keeps artifacts", func(t *testing.T) {
+		amd64, err := manifests.ParsePlatforms([]string{"linux/amd64"})
+		check(t, err)
+		path, err := s.build(t, []string{testimages.ChartRef, testimages.WasmRef}, func(o *build.Options) { o.Platforms = amd64 })
+		check(t, err)
+		r := testbundle.Open(t, path)
+		for ref, want := range map[string]digest.Digest{testimages.ChartRef: s.fix.Chart, testimages.WasmRef: s.fix.Wasm} {
+			if img, err := r.Image(s.name(ref)); err != nil || img.Descriptor.Digest != want {
+				t.Errorf("%s: %s %v, want %s", ref, img.Descriptor.Digest, err, want)
+			}
+		}
+	})
 	refs := []string{testimages.SingleRef, testimages.SignedIndexRef}
 	for _, tc := range []struct {
 		name   string

@@ -100,4 +100,7 @@ func printImportResult(out io.Writer, res *containerd.ImportResult) {
 		len(res.Images), res.Where(), res.Namespace, res.Platform, into,
 		res.BlobsWritten, humanBytes(res.BytesWritten), res.BlobsSkipped, humanBytes(res.BytesSkipped),
 		res.Duration.Round(time.Millisecond))
+	if res.ReferrersLeftOut > 0 {
+		fmt.Fprintf(out, "%d referrers (signatures, SBOMs, attestations) left out: containerd does not use them; push or serve carries them\n", res.ReferrersLeftOut)
+	}
 }

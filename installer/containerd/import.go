@@ -92,6 +92,10 @@ type ImportResult struct {
 	// Snapshotter is the snapshotter unpacked into; empty with NoUnpack.
 	Snapshotter string          `json:"snapshotter,omitempty"`
 	Images      []ImportedImage `json:"images"`
+	// ReferrersLeftOut counts the referrers (signatures, SBOMs,
+	// attestations) of the imported images, which import leaves out:
+	// containerd does not use them.
+	ReferrersLeftOut int `json:"referrersLeftOut"`
 	// BlobsWritten and BytesWritten count the blobs whose bytes were sent to
 	// containerd; BlobsSkipped and BytesSkipped those it already had.
 	BlobsWritten int   `json:"blobsWritten"`
@@ -295,6 +299,7 @@ func (p *importPlan) newResult(ctx context.Context, r *bundle.Reader, selected [
 	unpackable := make([]bool, len(selected))
 	for i, img := range selected {
 		res.Images[i] = ImportedImage{Name: img.Name, Digest: img.Descriptor.Digest, MediaType: img.Descriptor.MediaType}
+		res.ReferrersLeftOut += len(r.ReferrersOf(img.Name))
 		var err error
 		if res.Images[i].Platforms, unpackable[i], err = p.platforms(ctx, r, img); err != nil {
 			return nil, nil, err

@@ -14,5 +14,5 @@ var (
 	ErrImageNotFound = errors.New("image not found in source")
 	// ErrNoName means an image source gives no usable reference to name
 	// the image by; the image list entry needs a name.
-	ErrNoName = errors.New("the source names no image reference: give the entry a name")
+	ErrNoName = errors.New("the source names no image reference: give the entry a name (name: in a list, --name after its --image)")
 )

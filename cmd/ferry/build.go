@@ -23,7 +23,7 @@ func init() { commands = append(commands, newBuildCommand) }
 type buildFlags struct {
 	file                  string
 	bundle                string
-	images                []string
+	images                imageArgs
 	platforms             []string
 	allowMissingPlatforms bool
 	insecure              []string
@@ -46,7 +46,14 @@ Every referrer of each image and of its platform manifests travels with it
 registry's referrers API or the referrers tag schema, and cosign's
 sha256-<hex>.sig/.att/.sbom tags), referrers of referrers too;
 --referrers=none leaves them out, --artifact-type keeps only those types.
-SOURCE_DATE_EPOCH sets the entries' time (default 0), so builds reproduce.`,
+SOURCE_DATE_EPOCH sets the entries' time (default 0), so builds reproduce.
+
+Images can be given on the command line too: each --image SOURCE, in the
+forms of a list, may be followed by --name NAME, the name to give it in the
+bundle (needed for an oci: layout whose image is named by a bare tag).`,
+		Example: `  ferry build -f images.yaml -b release.tar
+  ferry build --image docker.io/library/nginx:1.25 --image oci:layouts/busybox:1.36 \
+    --name docker.io/ferrydemo/busybox:1.36 --platform linux/amd64,linux/arm64 -b release.tar.zst`,
 		Args: exactArgs(0),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			opts, err := f.options()
@@ -69,7 +76,8 @@ SOURCE_DATE_EPOCH sets the entries' time (default 0), so builds reproduce.`,
 	fl := cmd.Flags()
 	fl.StringVarP(&f.file, "file", "f", "", "image list: plain list, ferry YAML or mindthegap YAML")
 	bindBundlePath(cmd, &f.bundle, "bundle to write")
-	fl.StringArrayVar(&f.images, "image", nil, "add an image reference (repeatable)")
+	fl.Var(sourceFlag{&f.images}, "image", "add an image: a registry reference, oci:DIR[:NAME], oci-archive:FILE or docker-archive:FILE[:NAME] (repeatable)")
+	fl.Var(nameFlag{&f.images}, "name", "name the image of the --image before it in the bundle, e.g. docker.io/library/busybox:1.36")
 	fl.StringSliceVar(&f.platforms, "platform", nil, "keep only these platforms, e.g. linux/amd64,linux/arm64")
 	fl.BoolVar(&f.allowMissingPlatforms, "allow-missing-platforms", false, "keep images that lack some requested platforms")
 	fl.StringArrayVar(&f.insecure, "insecure-registry", nil, "registry HOST[:PORT] reachable over plain HTTP or unverified TLS (repeatable)")
@@ -93,7 +101,7 @@ func (f *buildFlags) options() (build.Options, error) {
 			return build.Options{}, err
 		}
 	}
-	if err := list.AddRefs(f.images); err != nil {
+	if err := list.AddArgs(f.images); err != nil {
 		return build.Options{}, usageError{err}
 	}
 	if len(list.Images) == 0 {
@@ -150,3 +158,35 @@ func newBuildSummary(path string, res *build.Result) buildSummary {
 	}
 	return s
 }
+
+// imageArgs are build's `--image SOURCE [--name NAME]` pairs, in the
+// order given.
+type imageArgs []imagelist.Arg
+
+// sourceFlag is --image: each use adds an image.
+type sourceFlag struct{ args *imageArgs }
+
+func (v sourceFlag) Set(s string) error {
+	*v.args = append(*v.args, imagelist.Arg{Source: s})
+	return nil
+}
+func (v sourceFlag) String() string { return "" }
+func (v sourceFlag) Type() string   { return "SOURCE" }
+
+// nameFlag is --name: it names the image of the --image before it.
+type nameFlag struct{ args *imageArgs }
+
+func (v nameFlag) Set(s string) error {
+	args := *v.args
+	if len(args) == 0 {
+		return fmt.Errorf("give --name after the --image it names")
+	}
+	last := &args[len(args)-1]
+	if last.Name != "" {
+		return fmt.Errorf("--image %s is already named %s", last.Source, last.Name)
+	}
+	last.Name = s
+	return nil
+}
+func (v nameFlag) String() string { return "" }
+func (v nameFlag) Type() string   { return "NAME" }

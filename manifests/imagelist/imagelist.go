@@ -82,34 +82,80 @@ func Load(path string) (*List, error) {
 	return parseImageList(f, path, filepath.Dir(path))
 }
 
-// AddRefs appends images given on the command line (`--image REF`), with
-// Line 0. A REF may be a registry reference or a transport form; relative
-// paths stay as written (relative to the working directory). Nothing is
-// added when any REF is invalid or already listed.
+// AddRefs appends images given on the command line (`--image REF`) by
+// their sources' own names; see AddArgs.
 func (l *List) AddRefs(refs []string) error {
-	seen := make(map[string]int, len(l.Images)+len(refs))
+	args := make([]Arg, len(refs))
+	for i, ref := range refs {
+		args[i] = Arg{Source: ref}
+	}
+	return l.AddArgs(args)
+}
+
+// Arg is an image given on the command line: `--image SOURCE`, with the
+// name to give it in the bundle (`--name NAME`) or "" for the source's own.
+type Arg struct {
+	Source, Name string
+}
+
+// AddArgs appends images given on the command line, with Line 0. A Source
+// may be a registry reference or a transport form; relative paths stay as
+// written (relative to the working directory). A Name is a reference with
+// a tag, as an entry's name: in a list. Nothing is added when any argument
+// is invalid or its image already listed.
+func (l *List) AddArgs(args []Arg) error {
+	seen := make(map[string]int, len(l.Images)+len(args))
 	for _, spec := range l.Images {
 		if k := imageListKey(spec); k != "" {
 			seen[k] = spec.Line
 		}
 	}
-	add := make([]Spec, 0, len(refs))
-	for _, ref := range refs {
-		src, err := normalizeListSource(strings.TrimSpace(ref), "")
+	add := make([]Spec, 0, len(args))
+	for _, arg := range args {
+		spec, err := commandLineSpec(arg)
 		if err != nil {
 			return &imageListError{file: "command line", err: err}
 		}
-		if line, ok := seen[src]; ok {
+		key := imageListKey(spec)
+		if line, ok := seen[key]; ok {
 			if line == 0 {
-				return &imageListError{file: "command line", err: fmt.Errorf("image %q given twice", src)}
+				return &imageListError{file: "command line", err: fmt.Errorf("image %q given twice", key)}
 			}
-			return &imageListError{file: "command line", err: fmt.Errorf("image %q is already in the image list (line %d)", src, line)}
+			return &imageListError{file: "command line", err: fmt.Errorf("image %q is already in the image list (line %d)", key, line)}
 		}
-		seen[src] = 0
-		add = append(add, Spec{Source: src})
+		seen[key] = 0
+		add = append(add, spec)
 	}
 	l.Images = append(l.Images, add...)
 	return nil
+}
+
+// commandLineSpec is the list entry of a command-line image.
+func commandLineSpec(arg Arg) (Spec, error) {
+	src, err := normalizeListSource(strings.TrimSpace(arg.Source), "")
+	if err != nil {
+		return Spec{}, err
+	}
+	spec := Spec{Source: src}
+	if arg.Name != "" {
+		if spec.Name, err = normalizeName(arg.Name); err != nil {
+			return Spec{}, fmt.Errorf("--name for %s: %w", arg.Source, err)
+		}
+	}
+	return spec, nil
+}
+
+// normalizeName normalizes the name an entry gives its image: a
+// reference with a tag, not a digest.
+func normalizeName(s string) (string, error) {
+	name, err := manifests.NormalizeReference(s)
+	if err != nil {
+		return "", err
+	}
+	if strings.Contains(name, "@") {
+		return "", fmt.Errorf("%w %q: a name must be a tag, not a digest", manifests.ErrInvalidReference, s)
+	}
+	return name, nil
 }
 
 // imageListKey is what two entries must not share: the bundle name, or the
@@ -487,11 +533,8 @@ func (p *imageListParser) ferryEntry(item *yaml.Node) error {
 			if err != nil {
 				return err
 			}
-			if spec.Name, err = manifests.NormalizeReference(s); err != nil {
+			if spec.Name, err = normalizeName(s); err != nil {
 				return p.wrap(v.Line, err)
-			}
-			if strings.Contains(spec.Name, "@") {
-				return p.wrap(v.Line, fmt.Errorf("%w %q: a name must be a tag, not a digest", manifests.ErrInvalidReference, s))
 			}
 		case "platforms":
 			platformsKey = k

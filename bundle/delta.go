@@ -151,7 +151,7 @@ func Union(ctx context.Context, rs ...*Reader) (*Reader, error) {
 // OpenAll opens the bundles at paths and reads them as one (Union): a
 // delta after its bases, or several releases served together. One path
 // opens that bundle, which must not be a delta without its bases.
-func OpenAll(ctx context.Context, paths ...string) (*Reader, error) {
+func OpenAll(ctx context.Context, paths []string, opts ...OpenOption) (*Reader, error) {
 	var rs []*Reader
 	closeAll := func() {
 		for _, r := range rs {
@@ -159,7 +159,7 @@ func OpenAll(ctx context.Context, paths ...string) (*Reader, error) {
 		}
 	}
 	for _, p := range paths {
-		r, err := Open(p)
+		r, err := Open(ctx, p, opts...)
 		if err != nil {
 			closeAll()
 			return nil, err

@@ -265,7 +265,7 @@ func TestDeltaBadBase(t *testing.T) {
 	}
 	bad := filepath.Join(rel.dir, "bad-annotation.tar")
 	editIndex(t, rel.delta, bad, func(idx *ocispec.Index) { idx.Annotations[bundle.AnnotationBases] = "sha256:nothex" })
-	if _, err := bundle.Open(bad); !errors.Is(err, bundle.ErrInvalidBundle) {
+	if _, err := bundle.Open(t.Context(), bad); !errors.Is(err, bundle.ErrInvalidBundle) {
 		t.Errorf("open with a malformed %s: %v, want ErrInvalidBundle", bundle.AnnotationBases, err)
 	}
 }

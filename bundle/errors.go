@@ -15,6 +15,15 @@ import (
 var (
 	// ErrNotBundle means a file is not a tar holding an OCI image layout.
 	ErrNotBundle = errors.New("not an OCI layout tarball")
+	// ErrDockerArchive means a file is a docker-archive (`docker save`
+	// output), which ferry build turns into a bundle; it is an ErrNotBundle.
+	ErrDockerArchive = fmt.Errorf("%w: a docker-archive (docker save output)", ErrNotBundle)
+	// ErrLayoutDir means a path is an OCI image layout directory, which
+	// ferry build turns into a bundle; it is an ErrNotBundle.
+	ErrLayoutDir = fmt.Errorf("%w: an OCI image layout directory", ErrNotBundle)
+	// ErrTempSpace means a bundle that must be copied to be read
+	// (compressed, or from a pipe) does not fit in the temporary directory.
+	ErrTempSpace = errors.New("not enough space for the temporary copy")
 	// ErrInvalidBundle means a bundle's tar or layout is malformed or unsafe.
 	ErrInvalidBundle = errors.New("invalid bundle")
 	// ErrBlobNotFound means a digest is not in the bundle; it is also a

@@ -2,17 +2,14 @@ package bundle
 
 import (
 	"archive/tar"
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"sort"
 	"strings"
 
-	"github.com/klauspost/compress/zstd"
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
@@ -53,68 +50,6 @@ type Image struct {
 	Descriptor ocispec.Descriptor
 }
 
-var zstdMagic = []byte{0x28, 0xb5, 0x2f, 0xfd}
-
-// Open opens the bundle at path. A .tar.zst bundle is first decompressed
-// into a temporary file (removed on Close), since serving and importing need
-// random access.
-func Open(path string) (*Reader, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, fmt.Errorf("open bundle: %w", err)
-	}
-	fi, err := f.Stat()
-	if err != nil {
-		f.Close()
-		return nil, fmt.Errorf("open bundle: %w", err)
-	}
-	magic := make([]byte, len(zstdMagic))
-	if _, err := f.ReadAt(magic, 0); err == nil && bytes.Equal(magic, zstdMagic) {
-		tmp, size, err := decompress(f)
-		f.Close()
-		if err != nil {
-			return nil, fmt.Errorf("bundle %s: %w", path, err)
-		}
-		f, fi = tmp, nil
-		r, err := NewReader(f, size)
-		if err != nil {
-			f.Close()
-			os.Remove(f.Name())
-			return nil, fmt.Errorf("bundle %s: %w", path, err)
-		}
-		r.closers = append(r.closers, f.Close, func() error { return os.Remove(tmp.Name()) })
-		r.name = path
-		return r, nil
-	}
-	r, err := NewReader(f, fi.Size())
-	if err != nil {
-		f.Close()
-		return nil, fmt.Errorf("bundle %s: %w", path, err)
-	}
-	r.closers = append(r.closers, f.Close)
-	r.name = path
-	return r, nil
-}
-
-func decompress(f *os.File) (*os.File, int64, error) {
-	dec, err := zstd.NewReader(f)
-	if err != nil {
-		return nil, 0, err
-	}
-	defer dec.Close()
-	tmp, err := os.CreateTemp("", "ferry-bundle-*.tar")
-	if err != nil {
-		return nil, 0, err
-	}
-	n, err := io.Copy(tmp, dec)
-	if err != nil {
-		tmp.Close()
-		os.Remove(tmp.Name())
-		return nil, 0, fmt.Errorf("zstd: %w", err)
-	}
-	return tmp, n, nil
-}
-
 // NewReader reads a bundle of size bytes from ra.
 func NewReader(ra io.ReaderAt, size int64) (*Reader, error) {
 	idx, err := tarindex.Scan(ra, size)
@@ -123,6 +58,9 @@ func NewReader(ra io.ReaderAt, size int64) (*Reader, error) {
 	}
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalidBundle, err)
+	}
+	if _, ok := idx[layoutFile]; !ok && idx["manifest.json"].Type != 0 {
+		return nil, ErrDockerArchive
 	}
 	r := &Reader{blobs: map[digest.Digest]entry{}}
 	for name, e := range idx {

@@ -84,7 +84,7 @@ func TestOpenBadInput(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			path := tc.file(t, filepath.Join(t.TempDir(), "bad.tar"))
-			r, err := bundle.Open(path)
+			r, err := bundle.Open(t.Context(), path)
 			if err == nil {
 				r.Close()
 			}
@@ -355,7 +355,7 @@ func BenchmarkOpen(b *testing.B) {
 	b.SetBytes(fi.Size())
 	b.ResetTimer()
 	for range b.N {
-		r, err := bundle.Open(path)
+		r, err := bundle.Open(b.Context(), path)
 		check(b, err)
 		r.Close()
 	}

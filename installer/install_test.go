@@ -33,7 +33,7 @@ func installBundle(t *testing.T) *bundle.Reader {
 		"docker.io/ferrytest/busybox:1.36": testimages.Index(t, []string{"linux/amd64", "linux/arm64"}),
 		"quay.io/ferrytest/tool:1":         testimages.Image(t, "linux/amd64", testimages.WithRandomLayers(1, 4096)),
 	})
-	r, err := bundle.Open(path)
+	r, err := bundle.Open(t.Context(), path)
 	if err != nil {
 		t.Fatal(err)
 	}

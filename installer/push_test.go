@@ -44,7 +44,7 @@ func mixedBundle(t *testing.T) *bundle.Reader {
 // pushBundle writes images into a bundle and opens it.
 func pushBundle(t *testing.T, images map[string]testbundle.Image) *bundle.Reader {
 	t.Helper()
-	r, err := bundle.Open(testbundle.Write(t, filepath.Join(t.TempDir(), "bundle.tar"), images))
+	r, err := bundle.Open(t.Context(), testbundle.Write(t, filepath.Join(t.TempDir(), "bundle.tar"), images))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -145,7 +145,7 @@ func TestCorruptBlob(t *testing.T) {
 	})
 
 	t.Run("verify all", func(t *testing.T) {
-		r, err := bundle.Open(corrupt)
+		r, err := bundle.Open(t.Context(), corrupt)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -157,7 +157,7 @@ func TestCorruptBlob(t *testing.T) {
 	})
 
 	t.Run("manifest", func(t *testing.T) {
-		r, err := bundle.Open(corruptCopy(t, f, f.blobs(t)[f.digestOf(t, refTools)]))
+		r, err := bundle.Open(t.Context(), corruptCopy(t, f, f.blobs(t)[f.digestOf(t, refTools)]))
 		if err != nil {
 			t.Fatal(err)
 		}

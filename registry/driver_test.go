@@ -54,7 +54,7 @@ func writeEmptyBundle(t testing.TB) string {
 // readOnly) over the bundle at path.
 func newTestDriver(t testing.TB, path string, readOnly bool) *layeredDriver {
 	t.Helper()
-	r, err := bundle.Open(path)
+	r, err := bundle.Open(t.Context(), path)
 	if err != nil {
 		t.Fatal(err)
 	}

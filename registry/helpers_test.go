@@ -210,7 +210,7 @@ type running struct {
 // picks) until the test ends; the shutdown must be graceful.
 func serveBundle(t testing.TB, path string, opts Options) *running {
 	t.Helper()
-	r, err := bundle.Open(path)
+	r, err := bundle.Open(t.Context(), path)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -217,7 +217,7 @@ func TestBadOptions(t *testing.T) {
 	}
 	certs := testenv.NewTestCerts(t)
 	other := testenv.NewTestCerts(t)
-	r, err := bundle.Open(f.path)
+	r, err := bundle.Open(t.Context(), f.path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -275,7 +275,7 @@ func TestBadOptions(t *testing.T) {
 func BenchmarkOpenAndFirstManifest(b *testing.B) {
 	f := testBundle(b)
 	for i := 0; i < b.N; i++ {
-		r, err := bundle.Open(f.path)
+		r, err := bundle.Open(b.Context(), f.path)
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -102,7 +102,7 @@ func TestBuildFromRegistry(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r, err := bundle.Open(path)
+	r, err := bundle.Open(t.Context(), path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -240,7 +240,7 @@ func TestBuildFromRegistry(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		zr, err := bundle.Open(zpath)
+		zr, err := bundle.Open(t.Context(), zpath)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -333,7 +333,7 @@ images:
 		if err != nil {
 			t.Fatal(err)
 		}
-		r, err := bundle.Open(path)
+		r, err := bundle.Open(t.Context(), path)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -405,7 +405,7 @@ func TestBuildAuthenticatedRegistry(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		r, err := bundle.Open(out)
+		r, err := bundle.Open(t.Context(), out)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -442,7 +442,7 @@ images:
 	if err != nil {
 		t.Fatal(err)
 	}
-	r, err := bundle.Open(path)
+	r, err := bundle.Open(t.Context(), path)
 	if err != nil {
 		t.Fatal(err)
 	}

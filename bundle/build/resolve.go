@@ -65,7 +65,7 @@ func (r *resolver) open(ctx context.Context, src string) ([]bundle.Source, refer
 		dir, name, _ := strings.Cut(strings.TrimPrefix(src, transportOCI), ":")
 		return r.openLayoutDir(dir, name)
 	case strings.HasPrefix(src, transportOCIArchive):
-		return r.openArchive(strings.TrimPrefix(src, transportOCIArchive))
+		return r.openArchive(ctx, strings.TrimPrefix(src, transportOCIArchive))
 	case strings.HasPrefix(src, transportDockerArchive):
 		file, name, _ := strings.Cut(strings.TrimPrefix(src, transportDockerArchive), ":")
 		srcs, err := r.openDockerArchive(ctx, file, name)
@@ -109,8 +109,8 @@ func (r *resolver) openLayoutDir(dir, name string) ([]bundle.Source, referrerFin
 	return srcs, finder, nil
 }
 
-func (r *resolver) openArchive(path string) ([]bundle.Source, referrerFinder, error) {
-	br, err := bundle.Open(path)
+func (r *resolver) openArchive(ctx context.Context, path string) ([]bundle.Source, referrerFinder, error) {
+	br, err := bundle.Open(ctx, path)
 	if err != nil {
 		return nil, nil, err
 	}

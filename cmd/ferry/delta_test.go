@@ -20,7 +20,7 @@ func deltaBundles(t *testing.T) (v1, v2, delta string) {
 	v1Imgs, v2Imgs := testbundle.Releases(t)
 	v1 = testbundle.Write(t, filepath.Join(dir, "v1.tar"), v1Imgs)
 	v2 = testbundle.Write(t, filepath.Join(dir, "v2.tar"), v2Imgs)
-	base, err := bundle.Open(v1)
+	base, err := bundle.Open(t.Context(), v1)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -32,7 +32,7 @@ func deltaBundles(t *testing.T) (v1, v2, delta string) {
 
 func TestDeltaInspectVerifyMerge(t *testing.T) {
 	v1, v2, delta := deltaBundles(t)
-	base, err := bundle.Open(v1)
+	base, err := bundle.Open(t.Context(), v1)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,7 +9,6 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
-	"github.com/ferry-oci/ferry/bundle"
 	"github.com/ferry-oci/ferry/installer/containerd"
 	"github.com/ferry-oci/ferry/internal/transfer"
 )
@@ -35,7 +34,7 @@ still names the whole index. Run it as root (containerd's socket is root's).`,
   ferry import release.tar --image 'tkestack/*' --snapshotter overlayfs`,
 		Args: exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			r, err := bundle.Open(args[0])
+			r, err := openBundle(cmd, g, args[0])
 			if err != nil {
 				return err
 			}

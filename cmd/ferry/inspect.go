@@ -28,7 +28,7 @@ its bases' digests and the blobs and bytes it borrows from them. -o json
 prints the same as data.`,
 		Args: exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			r, err := bundle.Open(args[0])
+			r, err := openBundle(cmd, g, args[0])
 			if err != nil {
 				return err
 			}

@@ -118,7 +118,7 @@ func corruptLargestBlob(t *testing.T, src, dst string) digest.Digest {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r, err := bundle.Open(src)
+	r, err := bundle.Open(t.Context(), src)
 	if err != nil {
 		t.Fatal(err)
 	}

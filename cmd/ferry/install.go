@@ -10,7 +10,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/ferry-oci/ferry/bundle"
 	"github.com/ferry-oci/ferry/bundle/signature"
 	"github.com/ferry-oci/ferry/installer"
 	"github.com/ferry-oci/ferry/installer/containerd"
@@ -81,11 +80,12 @@ others still run; the exit code is then 1.`,
 }
 
 func runInstall(cmd *cobra.Command, g *globalOptions, f *installFlags, path string) error {
+	f.serveFlags.clearReady()
 	opts, err := f.options(cmd, g)
 	if err != nil {
 		return err
 	}
-	r, err := bundle.Open(path)
+	r, err := openBundle(cmd, g, path)
 	if err != nil {
 		return err
 	}

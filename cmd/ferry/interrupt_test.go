@@ -165,7 +165,7 @@ func TestInterruptInstall(t *testing.T) {
 // url and stops reading it, so the request stays in flight.
 func stallBlob(t *testing.T, url string, path string) {
 	t.Helper()
-	r, err := bundle.Open(path)
+	r, err := bundle.Open(t.Context(), path)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -39,12 +39,12 @@ or lack blobs it borrows, are refused.`,
 				return usageError{err}
 			}
 			bases, deltaPath := args[:len(args)-1], args[len(args)-1]
-			base, err := bundle.OpenAll(cmd.Context(), bases...)
+			base, err := openBundles(cmd, g, bases)
 			if err != nil {
 				return err
 			}
 			defer base.Close()
-			delta, err := bundle.Open(deltaPath)
+			delta, err := openBundle(cmd, g, deltaPath)
 			if err != nil {
 				return err
 			}

@@ -9,7 +9,6 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
-	"github.com/ferry-oci/ferry/bundle"
 	"github.com/ferry-oci/ferry/installer"
 	"github.com/ferry-oci/ferry/internal/transfer"
 	"github.com/ferry-oci/ferry/manifests"
@@ -107,7 +106,7 @@ func (f *pushFlags) complete(cmd *cobra.Command, opts *installer.PushOptions) er
 }
 
 func runPush(cmd *cobra.Command, g *globalOptions, file string, opts installer.PushOptions) error {
-	r, err := bundle.Open(file)
+	r, err := openBundle(cmd, g, file)
 	if err != nil {
 		return err
 	}

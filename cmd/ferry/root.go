@@ -47,6 +47,7 @@ func shown(err error, format string, args ...any) error {
 type globalOptions struct {
 	logLevel string
 	output   string
+	tmpDir   string
 	log      *logrus.Logger
 	// parsed is set once the command line is parsed and checked: an
 	// error before that is a usage error.
@@ -82,6 +83,7 @@ func newRootCommand(out, errOut io.Writer) (*cobra.Command, *globalOptions) {
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
 	root.PersistentFlags().StringVar(&g.logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	root.PersistentFlags().StringVarP(&g.output, "output", "o", "text", "output format for data: text or json")
+	root.PersistentFlags().StringVar(&g.tmpDir, "tmp-dir", "", "where a .tar.zst or piped bundle is copied to be read; it needs room for the whole tar (default $TMPDIR)")
 	for _, add := range commands {
 		root.AddCommand(add(g))
 	}

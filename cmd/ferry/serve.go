@@ -12,7 +12,6 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
-	"github.com/ferry-oci/ferry/bundle"
 	"github.com/ferry-oci/ferry/internal/atomicfile"
 	"github.com/ferry-oci/ferry/registry"
 )
@@ -110,6 +109,7 @@ func runServe(cmd *cobra.Command, g *globalOptions, f *serveFlags, path string) 
 	if err := f.check(); err != nil {
 		return err
 	}
+	f.clearReady()
 	quietDistribution(g, cmd)
 	if f.htpasswd != "" && f.plainHTTP {
 		g.log.Warn("--htpasswd with --plain-http: passwords cross the network in clear text")
@@ -126,7 +126,7 @@ func runServe(cmd *cobra.Command, g *globalOptions, f *serveFlags, path string) 
 	if err := opts.CheckAddress(ln.Addr()); err != nil {
 		return usageError{fmt.Errorf("%w (give --htpasswd, or listen on 127.0.0.1)", err)}
 	}
-	r, err := bundle.Open(path)
+	r, err := openBundle(cmd, g, path)
 	if err != nil {
 		return err
 	}
@@ -204,6 +204,14 @@ func (f *serveFlags) options(g *globalOptions, addr net.Addr) (registry.Options,
 		opts.Hostname = f.hostnames[0]
 	}
 	return opts, nil
+}
+
+// clearReady removes the --ready-file a killed run left, so nobody takes
+// it for this server before it serves.
+func (f *serveFlags) clearReady() {
+	if f.readyFile != "" {
+		os.Remove(f.readyFile)
+	}
 }
 
 // ready writes the registry's URL to --ready-file, if given.

@@ -54,7 +54,7 @@ of its digest by that key; unsigned images and bad signatures are named.`,
 					return err
 				}
 			}
-			r, err := openWithBases(cmd, bases, args[0])
+			r, err := openWithBases(cmd, g, bases, args[0])
 			if err != nil {
 				return err
 			}
@@ -126,9 +126,9 @@ func printVerify(cmd *cobra.Command, res verifyResult) {
 }
 
 // openWithBases opens a bundle alone, or after its bases as one.
-func openWithBases(cmd *cobra.Command, bases []string, path string) (*bundle.Reader, error) {
+func openWithBases(cmd *cobra.Command, g *globalOptions, bases []string, path string) (*bundle.Reader, error) {
 	if len(bases) == 0 {
-		return bundle.Open(path)
+		return openBundle(cmd, g, path)
 	}
-	return bundle.OpenAll(cmd.Context(), append(append([]string(nil), bases...), path)...)
+	return openBundles(cmd, g, append(append([]string(nil), bases...), path))
 }

@@ -16,7 +16,7 @@ import (
 // when the test ends.
 func Open(t testing.TB, path string) *bundle.Reader {
 	t.Helper()
-	r, err := bundle.Open(path)
+	r, err := bundle.Open(t.Context(), path)
 	check(t, err)
 	t.Cleanup(func() { r.Close() })
 	return r
@@ -26,7 +26,7 @@ func Open(t testing.TB, path string) *bundle.Reader {
 // path, in place, keeping its size: the blob no longer matches its digest.
 func FlipBlob(t testing.TB, path string, d digest.Digest) {
 	t.Helper()
-	r, err := bundle.Open(path)
+	r, err := bundle.Open(t.Context(), path)
 	check(t, err)
 	sr, err := r.Blob(d)
 	check(t, err)

@@ -188,7 +188,7 @@ func (b *bench) setup(ctx context.Context, spec benchcorpus.Spec) error {
 		return err
 	}
 	b.bundleSize = st.Size()
-	r, err := bundle.Open(b.bundle)
+	r, err := bundle.Open(ctx, b.bundle)
 	if err != nil {
 		return err
 	}

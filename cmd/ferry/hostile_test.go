@@ -1,0 +1,207 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/ferry-oci/ferry/internal/testbundle"
+	"github.com/ferry-oci/ferry/internal/testenv"
+	"github.com/ferry-oci/ferry/internal/testimages"
+)
+
+// TestInspectFIFOStops runs the real ferry inspect on a FIFO that nobody
+// writes to, and on one whose writer stalls after a few blocks: SIGINT and
+// SIGTERM each end it promptly with a failure, leaving nothing behind.
+func TestInspectFIFOStops(t *testing.T) {
+	head, err := os.ReadFile(testbundle.Write(t, filepath.Join(t.TempDir(), "b.tar"), map[string]testbundle.Image{
+		"example.com/app:1": testimages.Image(t, "linux/amd64"),
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, sig := range []syscall.Signal{syscall.SIGINT, syscall.SIGTERM} {
+		for _, stall := range []bool{false, true} {
+			t.Run(sig.String()+map[bool]string{false: " no writer", true: " stalled writer"}[stall], func(t *testing.T) {
+				tmp := t.TempDir()
+				fifo := filepath.Join(t.TempDir(), "fifo")
+				if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+					t.Fatal(err)
+				}
+				cmd := ferryCommand(t, "inspect", fifo)
+				cmd.Env = append(os.Environ(), "TMPDIR="+tmp)
+				if err := cmd.Start(); err != nil {
+					t.Fatal(err)
+				}
+				if stall {
+					w := openWriter(t, fifo)
+					defer w.Close()
+					w.Write(head[:4096])
+				}
+				time.Sleep(300 * time.Millisecond)
+				if err := cmd.Process.Signal(sig); err != nil {
+					t.Fatal(err)
+				}
+				switch err := waitFor(cmd, 10*time.Second); {
+				case errors.Is(err, errStillRunning):
+					t.Errorf("ferry inspect ignored %s: %v", sig, err)
+				case err == nil:
+					t.Error("ferry inspect succeeded on an unfinished FIFO")
+				}
+				if names, _ := os.ReadDir(tmp); len(names) > 0 {
+					t.Errorf("--tmp-dir holds %v", names)
+				}
+			})
+		}
+	}
+}
+
+// ferryCommand is the command `ferry args...` of the installed binary.
+func ferryCommand(t *testing.T, args ...string) *exec.Cmd {
+	t.Helper()
+	bin, err := ferryBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return exec.Command(bin, args...)
+}
+
+// openWriter opens the write end of a FIFO that a ferry process is to
+// read, failing the test if none opens it for reading within 10s.
+func openWriter(t *testing.T, fifo string) *os.File {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		fd, err := unix.Open(fifo, unix.O_WRONLY|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
+		if err == nil {
+			if err := unix.SetNonblock(fd, false); err != nil {
+				t.Fatal(err)
+			}
+			return os.NewFile(uintptr(fd), fifo)
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no ferry reads %s: %v", fifo, err)
+		}
+	}
+}
+
+// errStillRunning is waitFor's error for a process it had to kill.
+var errStillRunning = errors.New("still running")
+
+// waitFor waits for cmd and returns its error (non-nil for a non-zero
+// exit), or kills it after timeout and returns errStillRunning.
+func waitFor(cmd *exec.Cmd, timeout time.Duration) error {
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		return err
+	case <-time.After(timeout):
+		cmd.Process.Kill()
+		<-done
+		return fmt.Errorf("%w after %s", errStillRunning, timeout)
+	}
+}
+
+// TestInspectProcessSubstitution runs `ferry inspect <(cat b.tar)` and
+// `ferry verify <(cat b.tar.zst)` in bash: a bundle through a pipe is read.
+func TestInspectProcessSubstitution(t *testing.T) {
+	bash := testenv.RequireBinary(t, "bash")
+	images := map[string]testbundle.Image{"example.com/app:1": testimages.Image(t, "linux/amd64")}
+	for _, c := range []struct{ command, file, want string }{
+		{"inspect", "b.tar", "example.com/app:1"},
+		{"verify", "b.tar.zst", "0 problem(s)"},
+	} {
+		path := testbundle.Write(t, filepath.Join(t.TempDir(), c.file), images)
+		out, err := exec.Command(bash, "-c", `exec "$0" "$1" <(cat "$2")`, ferryCommand(t).Path, c.command, path).CombinedOutput()
+		if err != nil || !strings.Contains(string(out), c.want) {
+			t.Errorf("ferry %s <(cat %s): %v\n%s", c.command, c.file, err, out)
+		}
+	}
+}
+
+// TestKilledWhileCopyingLeavesNothing kill -9s ferry inspect while it
+// copies a .tar.zst from a FIFO, and ferry serve while it serves one:
+// the temporary directory is empty while they run and after, and a new
+// serve removes the ready file the killed one left.
+func TestKilledWhileCopyingLeavesNothing(t *testing.T) {
+	zst := testbundle.Write(t, filepath.Join(t.TempDir(), "b.tar.zst"), map[string]testbundle.Image{
+		"example.com/app:1": testimages.Image(t, "linux/amd64", testimages.WithRandomLayers(1, 8<<20)),
+	})
+	body, err := os.ReadFile(zst)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmp := t.TempDir()
+	env := append(os.Environ(), "TMPDIR="+tmp)
+
+	fifo := filepath.Join(t.TempDir(), "fifo")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	inspect := ferryCommand(t, "inspect", "--tmp-dir", tmp, fifo)
+	if err := inspect.Start(); err != nil {
+		t.Fatal(err)
+	}
+	w := openWriter(t, fifo)
+	defer w.Close()
+	if _, err := w.Write(body[:len(body)/2]); err != nil {
+		t.Fatal(err)
+	}
+	assertEmpty(t, tmp, "while inspect copies")
+	inspect.Process.Kill()
+	inspect.Wait()
+	assertEmpty(t, tmp, "after kill -9 of inspect")
+
+	ready := filepath.Join(t.TempDir(), "ready")
+	serve := ferryCommand(t, "serve", "--plain-http", "--listen", "127.0.0.1:0", "--ready-file", ready, zst)
+	serve.Env = env
+	if err := serve.Start(); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if _, err := os.Stat(ready); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			serve.Process.Kill()
+			t.Fatal("ferry serve wrote no ready file")
+		}
+	}
+	assertEmpty(t, tmp, "while serve serves")
+	serve.Process.Kill()
+	serve.Wait()
+	assertEmpty(t, tmp, "after kill -9 of serve")
+
+	again := ferryCommand(t, "serve", "--plain-http", "--listen", "127.0.0.1:0", "--ready-file", ready, fifo)
+	if err := again.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { again.Process.Kill(); again.Wait() }()
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if _, err := os.Stat(ready); os.IsNotExist(err) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("a new serve left the killed one's ready file while it started")
+		}
+	}
+}
+
+func assertEmpty(t *testing.T, dir, when string) {
+	t.Helper()
+	if names, _ := os.ReadDir(dir); len(names) > 0 {
+		var list []string
+		for _, n := range names {
+			list = append(list, n.Name())
+		}
+		t.Errorf("%s: %s holds %v", when, dir, list)
+	}
+}

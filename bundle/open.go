@@ -49,7 +49,11 @@ func Open(ctx context.Context, path string, opts ...OpenOption) (*Reader, error)
 	for _, opt := range opts {
 		opt(&o)
 	}
-	r, err := open(ctx, path, o)
+	f, err := openInput(ctx, path)
+	if err != nil {
+		return nil, fmt.Errorf("open bundle: %w", err)
+	}
+	r, err := read(ctx, f, path, o)
 	switch {
 	case errors.Is(err, ErrDockerArchive):
 		err = fmt.Errorf("%w; make a bundle of it with: ferry build --image docker-archive:%s -o bundle.tar", err, path)
@@ -63,11 +67,9 @@ func Open(ctx context.Context, path string, opts ...OpenOption) (*Reader, error)
 	return r, nil
 }
 
-func open(ctx context.Context, path string, o openOptions) (*Reader, error) {
-	f, err := openInput(ctx, path)
-	if err != nil {
-		return nil, err
-	}
+// read reads the bundle in f, opened from path, which it closes on error
+// and the Reader's Close.
+func read(ctx context.Context, f *os.File, path string, o openOptions) (*Reader, error) {
 	fi, err := f.Stat()
 	if err != nil {
 		f.Close()

@@ -21,7 +21,7 @@ func Merge(ctx context.Context, path string, base, delta *Reader, opts WriteOpti
 	}
 	sources := make([]Source, 0, len(delta.images))
 	for _, img := range delta.images {
-		sources = append(sources, Source{Name: img.Name, Root: img.Descriptor, Fetcher: both})
+		sources = append(sources, Source{Name: img.Name, Root: img.Descriptor, Fetcher: both, Referrers: delta.ReferrersOf(img.Name)})
 	}
 	opts.ModTime, opts.Base = delta.modTime, nil
 	res, err := Write(ctx, path, sources, opts)

@@ -200,6 +200,32 @@ func TestBuildCarriesReferrers(t *testing.T) {
 		}
 	})
 
+	t.Run("a delta merged with its base keeps the referrers", func(t *testing.T) {
+		dir := t.TempDir()
+		sources := func(names ...string) []bundle.Source {
+			var out []bundle.Source
+			for _, n := range names {
+				img, err := r.Image(s.name(n))
+				check(t, err)
+				out = append(out, bundle.Source{Name: img.Name, Root: img.Descriptor, Fetcher: r, Referrers: r.ReferrersOf(img.Name)})
+			}
+			return out
+		}
+		basePath := filepath.Join(dir, "base.tar")
+		_, err := bundle.Write(ctx, basePath, sources(testimages.SingleRef), bundle.WriteOptions{})
+		check(t, err)
+		base := testbundle.Open(t, basePath)
+		deltaPath := filepath.Join(dir, "delta.tar")
+		_, err = bundle.Write(ctx, deltaPath, sources(allFixtureRefs...), bundle.WriteOptions{Base: base})
+		check(t, err)
+		merged := filepath.Join(dir, "merged.tar")
+		_, err = bundle.Merge(ctx, merged, base, testbundle.Open(t, deltaPath), bundle.WriteOptions{})
+		check(t, err)
+		if !sameFile(t, path, merged) {
+			t.Errorf("merged %s differs from the full build %s", merged, path)
+		}
+	})
+
 	t.Run("offline signature check", func(t *testing.T) {
 		key, err := signature.LoadKeyFile(f.Key.Pub)
 		if err != nil {

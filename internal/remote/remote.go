@@ -1,6 +1,7 @@
 package remote
 
 import (
+	"cmp"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -377,34 +378,50 @@ var (
 // Name returns the repository's full name, "host/path".
 func (t *Repository) Name() string { return t.repo.Name() }
 
-// Exists implements transfer.Exister: HEAD of the manifest or blob by digest.
+// Exists implements transfer.Exister: HEAD of the manifest or blob by
+// digest. What the registry holds under desc's digest must have desc's
+// size: a descriptor that declares another size is an error wrapping
+// transfer.ErrSizeMismatch, whichever image's copy reached the blob first.
 func (t *Repository) Exists(ctx context.Context, desc ocispec.Descriptor) (bool, error) {
 	release, err := t.r.acquire(ctx)
 	if err != nil {
 		return false, err
 	}
 	defer release()
-	ref := t.repo.Digest(desc.Digest.String())
-	var exists bool
-	if manifests.IsGraphNode(desc.MediaType) {
-		_, err = t.r.puller.Head(ctx, ref)
-		exists = err == nil
-	} else {
-		var l v1.Layer
-		if l, err = t.r.puller.Layer(ctx, ref); err == nil {
-			exists, err = partial.Exists(l)
-		}
-	}
-	if isNotFound(err) {
-		return false, nil
-	}
-	if err != nil {
-		return false, t.r.classify(err)
-	}
+	exists, err := t.stat(ctx, desc)
 	if exists && !manifests.IsGraphNode(desc.MediaType) {
 		t.r.found(desc.Digest, t.repo)
 	}
-	return exists, nil
+	return exists, err
+}
+
+// stat HEADs desc's manifest or blob in the repository and checks its
+// size against desc's.
+func (t *Repository) stat(ctx context.Context, desc ocispec.Descriptor) (bool, error) {
+	ref := t.repo.Digest(desc.Digest.String())
+	var size int64
+	var err error
+	if manifests.IsGraphNode(desc.MediaType) {
+		var got *v1.Descriptor
+		if got, err = t.r.puller.Head(ctx, ref); err == nil {
+			size = got.Size
+		}
+	} else {
+		var l v1.Layer
+		if l, err = t.r.puller.Layer(ctx, ref); err == nil {
+			size, err = l.Size()
+		}
+	}
+	switch {
+	case isNotFound(err):
+		return false, nil
+	case err != nil:
+		return false, t.r.classify(err)
+	case size != desc.Size:
+		return false, fmt.Errorf("%s: %w: %s holds %d bytes under this digest, but the manifest declares %d",
+			desc.Digest, transfer.ErrSizeMismatch, t.repo.Name(), size, desc.Size)
+	}
+	return true, nil
 }
 
 func isNotFound(err error) bool {
@@ -453,6 +470,11 @@ func (t *Repository) mountFrom(ctx context.Context, desc ocispec.Descriptor, fro
 	}
 	if err != nil {
 		return false, t.r.classify(err)
+	}
+	// The registry mounts by digest alone: check that what it holds has
+	// the size desc declares before counting the blob as stored.
+	if ok, err := t.stat(ctx, desc); !ok {
+		return false, cmp.Or(err, fmt.Errorf("%s: %w after %s mounted it", desc.Digest, transfer.ErrNotFound, t.repo.Name()))
 	}
 	t.r.found(desc.Digest, t.repo)
 	return true, nil

@@ -1,6 +1,7 @@
 package testbundle
 
 import (
+	"encoding/json"
 	"io"
 	"os"
 	"path/filepath"
@@ -8,6 +9,7 @@ import (
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/ferry-oci/ferry/bundle"
 )
@@ -66,4 +68,51 @@ func LayerDigest(t testing.TB, l v1.Layer) digest.Digest {
 	h, err := l.Digest()
 	check(t, err)
 	return digest.Digest(h.String())
+}
+
+// RewriteManifest writes a copy of the bundle at path in which the image
+// name (a single manifest) has the manifest that edit makes of its own:
+// the new manifest is added next to the old one and index.json points the
+// image at it. It returns the copy's path. Tests use it for manifests that
+// ferry build would refuse to write (a layer with a wrong declared size).
+func RewriteManifest(t testing.TB, path, name string, edit func(*ocispec.Manifest)) string {
+	t.Helper()
+	r := Open(t, path)
+	img, err := r.Image(name)
+	check(t, err)
+	m := ReadManifest(t, r, img.Descriptor)
+	edit(&m)
+	content, err := json.Marshal(m)
+	check(t, err)
+	newDesc := img.Descriptor
+	newDesc.Digest, newDesc.Size = digest.FromBytes(content), int64(len(content))
+	oldBlob := "blobs/sha256/" + img.Descriptor.Digest.Encoded()
+	var out []TarEntry
+	for _, e := range ReadTar(t, path) {
+		switch e.Hdr.Name {
+		case "index.json":
+			e.Body = repoint(t, e.Body, img.Descriptor.Digest, newDesc)
+		case oldBlob:
+			hdr := *e.Hdr
+			hdr.Name = "blobs/sha256/" + newDesc.Digest.Encoded()
+			out = append(out, TarEntry{Hdr: &hdr, Body: content})
+		}
+		out = append(out, e)
+	}
+	return WriteTar(t, filepath.Join(t.TempDir(), "rewritten.tar"), out)
+}
+
+// repoint returns index.json with the entry of old given desc's digest and size.
+func repoint(t testing.TB, index []byte, old digest.Digest, desc ocispec.Descriptor) []byte {
+	t.Helper()
+	var idx ocispec.Index
+	check(t, json.Unmarshal(index, &idx))
+	for i, d := range idx.Manifests {
+		if d.Digest == old {
+			idx.Manifests[i].Digest, idx.Manifests[i].Size = desc.Digest, desc.Size
+		}
+	}
+	b, err := json.Marshal(idx)
+	check(t, err)
+	return b
 }

@@ -26,10 +26,19 @@ type Copier struct {
 	sem  chan struct{}
 
 	mu    sync.Mutex
-	nodes map[digest.Digest]*node
+	nodes map[nodeKey]*node
 
 	copied, skipped, mounted  atomic.Int64
 	bytesCopied, bytesSkipped atomic.Int64
+}
+
+// nodeKey names a node by digest and declared size: descriptors that
+// declare one blob with different sizes are copied (and fail) apart, so a
+// graph that declares a wrong size never passes on the back of another
+// graph's right one, nor fails it.
+type nodeKey struct {
+	digest digest.Digest
+	size   int64
 }
 
 // node is one blob's copy, shared by every graph that reaches it.
@@ -44,7 +53,7 @@ func NewCopier(dst Target, opts Options) *Copier {
 	if jobs <= 0 {
 		jobs = DefaultJobs
 	}
-	return &Copier{dst: dst, opts: opts, sem: make(chan struct{}, jobs), nodes: map[digest.Digest]*node{}}
+	return &Copier{dst: dst, opts: opts, sem: make(chan struct{}, jobs), nodes: map[nodeKey]*node{}}
 }
 
 // Copy copies the graph below root from src to the target.
@@ -75,11 +84,12 @@ func (c *Copier) copyNode(ctx context.Context, src Fetcher, desc ocispec.Descrip
 	if err := desc.Digest.Validate(); err != nil {
 		return &CopyError{Op: "read", Origin: Source, Desc: desc, Err: err}
 	}
+	key := nodeKey{desc.Digest, desc.Size}
 	c.mu.Lock()
-	n, seen := c.nodes[desc.Digest]
+	n, seen := c.nodes[key]
 	if !seen {
 		n = &node{done: make(chan struct{})}
-		c.nodes[desc.Digest] = n
+		c.nodes[key] = n
 	}
 	c.mu.Unlock()
 	if seen {

@@ -2,6 +2,7 @@ package build
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"sync"
@@ -37,6 +38,11 @@ type Options struct {
 	ArtifactTypes []string
 	// Registry says how to reach source registries.
 	Registry RegistryOptions
+	// KeepGoing writes the bundle without the entries that failed to
+	// resolve (Result.Failed names them) instead of writing nothing.
+	// Either way Build returns an error wrapping
+	// manifests.ErrImagesFailed when an entry failed.
+	KeepGoing bool
 	// Jobs bounds the blobs in flight; 0 means transfer.DefaultJobs.
 	Jobs int
 	// ModTime is every tar entry's time (SOURCE_DATE_EPOCH); zero means the epoch.
@@ -49,9 +55,32 @@ type Options struct {
 type Result struct {
 	bundle.WriteResult
 	// Images lists the names and digests written, sorted by name.
-	Names    []bundle.Image
+	Names []bundle.Image
+	// Failed are the entries left out (Options.KeepGoing).
+	Failed   []*EntryError
 	Duration time.Duration
 }
+
+// EntryError is the failure of one image list entry; its message starts
+// with FILE:LINE for an entry of a list file.
+type EntryError struct {
+	// Image is the entry's source, or its name for a combine entry.
+	Image string
+	// File and Line say where the entry is written; "" and 0 for an
+	// image given on the command line.
+	File string
+	Line int
+	Err  error
+}
+
+func (e *EntryError) Error() string {
+	if e.Line > 0 && e.File != "" {
+		return fmt.Sprintf("%s:%d: image %s: %v", e.File, e.Line, e.Image, e.Err)
+	}
+	return fmt.Sprintf("image %s: %v", e.Image, e.Err)
+}
+
+func (e *EntryError) Unwrap() error { return e.Err }
 
 // Build resolves every entry of the image list (registries, OCI layouts,
 // OCI archives, docker archives, per-arch images to combine), filters
@@ -69,19 +98,36 @@ func Build(ctx context.Context, opts Options) (*Result, error) {
 	}
 	res := &resolver{opts: opts, registries: reg}
 	defer res.close()
-	sources, err := res.resolveAll(ctx)
+	sources, failed, err := res.resolveAll(ctx)
 	if err != nil {
 		return nil, err
+	}
+	failedErr := entriesFailed(failed, len(opts.List.Images))
+	if failedErr != nil && (!opts.KeepGoing || len(sources) == 0) {
+		return nil, failedErr
 	}
 	written, err := bundle.Write(ctx, opts.Output, sources, bundle.WriteOptions{Jobs: opts.Jobs, ModTime: opts.ModTime, Observer: opts.Observer})
 	if err != nil {
 		return nil, err
 	}
-	result := &Result{WriteResult: *written, Duration: time.Since(start)}
+	result := &Result{WriteResult: *written, Failed: failed, Duration: time.Since(start)}
 	for _, s := range sources {
 		result.Names = append(result.Names, bundle.Image{Name: s.Name, Descriptor: s.Root})
 	}
-	return result, nil
+	return result, failedErr
+}
+
+// entriesFailed is the error of a build whose entries failed, listing
+// every one, or nil.
+func entriesFailed(failed []*EntryError, total int) error {
+	if len(failed) == 0 {
+		return nil
+	}
+	errs := make([]error, len(failed))
+	for i, f := range failed {
+		errs[i] = f
+	}
+	return fmt.Errorf("build: %d of %d %w:\n%w", len(failed), total, manifests.ErrImagesFailed, errors.Join(errs...))
 }
 
 // resolver turns image list entries into bundle sources.
@@ -93,40 +139,47 @@ type resolver struct {
 	closers []io.Closer
 }
 
-func (r *resolver) resolveAll(ctx context.Context) ([]bundle.Source, error) {
+// resolveAll resolves every entry, before any layer is read, and returns
+// the sources of those that resolved and the failures of the others, in
+// list order. Only a cancelled ctx stops it early.
+func (r *resolver) resolveAll(ctx context.Context) ([]bundle.Source, []*EntryError, error) {
 	results := make([][]bundle.Source, len(r.opts.List.Images))
-	g, gctx := errgroup.WithContext(ctx)
+	failures := make([]*EntryError, len(r.opts.List.Images))
+	var g errgroup.Group
 	g.SetLimit(max(r.opts.Jobs, transfer.DefaultJobs))
 	for i, spec := range r.opts.List.Images {
 		g.Go(func() error {
-			srcs, err := r.resolve(gctx, spec)
+			srcs, err := r.resolve(ctx, spec)
 			if err != nil {
-				return specError(spec, err)
+				failures[i] = r.entryError(spec, err)
 			}
 			results[i] = srcs
 			return nil
 		})
 	}
-	if err := g.Wait(); err != nil {
-		return nil, err
+	g.Wait() //nolint:errcheck // the goroutines record their errors
+	if err := ctx.Err(); err != nil {
+		return nil, nil, err
 	}
 	var all []bundle.Source
-	for _, srcs := range results {
+	var failed []*EntryError
+	for i, srcs := range results {
+		if failures[i] != nil {
+			failed = append(failed, failures[i])
+			continue
+		}
 		all = append(all, srcs...)
 	}
-	return all, nil
+	return all, failed, nil
 }
 
-// specError names the entry (and its line) an error came from.
-func specError(spec imagelist.Spec, err error) error {
-	what := spec.Source
-	if what == "" {
-		what = spec.Name
+// entryError names the entry, and where it is written, an error came from.
+func (r *resolver) entryError(spec imagelist.Spec, err error) *EntryError {
+	e := &EntryError{Image: spec.Source, File: r.opts.List.File, Line: spec.Line, Err: err}
+	if e.Image == "" {
+		e.Image = spec.Name
 	}
-	if spec.Line > 0 {
-		return fmt.Errorf("image %s (line %d): %w", what, spec.Line, err)
-	}
-	return fmt.Errorf("image %s: %w", what, err)
+	return e
 }
 
 func (r *resolver) platformsFor(spec imagelist.Spec) []ocispec.Platform {

@@ -26,6 +26,7 @@ type buildFlags struct {
 	images                imageArgs
 	platforms             []string
 	allowMissingPlatforms bool
+	keepGoing             bool
 	insecure              []string
 	jobs                  int
 	referrers             string
@@ -64,13 +65,11 @@ bundle (needed for an oci: layout whose image is named by a bare tag).`,
 			opts.Observer = prog
 			res, err := build.Build(cmd.Context(), opts)
 			prog.Wait()
-			if err != nil {
+			if res == nil {
 				return err
 			}
-			return report(cmd, g, newBuildSummary(f.bundle, res), func(w io.Writer) {
-				fmt.Fprintf(w, "wrote %s: %d images, %d blobs, %s (%s saved by sharing) in %s\n",
-					f.bundle, res.Images, res.Blobs, humanBytes(res.Bytes), humanBytes(res.SharedBytes), res.Duration.Round(time.Millisecond))
-			}, nil)
+			err = shown(err, "build: %d of %d images failed and were left out of %s", len(res.Failed), len(opts.List.Images), f.bundle)
+			return report(cmd, g, newBuildSummary(f.bundle, res), func(w io.Writer) { printBuild(w, f.bundle, res) }, err)
 		},
 	}
 	fl := cmd.Flags()
@@ -80,6 +79,7 @@ bundle (needed for an oci: layout whose image is named by a bare tag).`,
 	fl.Var(nameFlag{&f.images}, "name", "name the image of the --image before it in the bundle, e.g. docker.io/library/busybox:1.36")
 	fl.StringSliceVar(&f.platforms, "platform", nil, "keep only these platforms, e.g. linux/amd64,linux/arm64")
 	fl.BoolVar(&f.allowMissingPlatforms, "allow-missing-platforms", false, "keep images that lack some requested platforms")
+	fl.BoolVar(&f.keepGoing, "keep-going", false, "write the bundle without the images that fail, name them, and exit 1")
 	fl.StringArrayVar(&f.insecure, "insecure-registry", nil, "registry HOST[:PORT] reachable over plain HTTP or unverified TLS (repeatable)")
 	fl.IntVar(&f.jobs, "jobs", transfer.DefaultJobs, "blobs downloaded at once")
 	fl.StringVar(&f.referrers, "referrers", string(build.ReferrersAll), "referrers carried with the images: all or none")
@@ -120,6 +120,7 @@ func (f *buildFlags) options() (build.Options, error) {
 		Output:                f.bundle,
 		Platforms:             platforms,
 		AllowMissingPlatforms: f.allowMissingPlatforms,
+		KeepGoing:             f.keepGoing,
 		Jobs:                  f.jobs,
 		Referrers:             mode,
 		ArtifactTypes:         f.artifactTypes,
@@ -143,6 +144,16 @@ type buildSummary struct {
 	Bytes       int64        `json:"bytes"`
 	SharedBytes int64        `json:"sharedBytes"`
 	Seconds     float64      `json:"seconds"`
+	// Failed are the images --keep-going left out.
+	Failed []buildFailure `json:"failed,omitempty"`
+}
+
+// buildFailure is an image list entry a build left out.
+type buildFailure struct {
+	Image string `json:"image"`
+	File  string `json:"file,omitempty"`
+	Line  int    `json:"line,omitempty"`
+	Error string `json:"error"`
 }
 
 // builtImage is an image a build wrote.
@@ -156,7 +167,19 @@ func newBuildSummary(path string, res *build.Result) buildSummary {
 	for _, img := range res.Names {
 		s.Images = append(s.Images, builtImage{Name: img.Name, Digest: img.Descriptor.Digest})
 	}
+	for _, f := range res.Failed {
+		s.Failed = append(s.Failed, buildFailure{Image: f.Image, File: f.File, Line: f.Line, Error: f.Err.Error()})
+	}
 	return s
+}
+
+// printBuild says what a build wrote, and what it left out.
+func printBuild(w io.Writer, path string, res *build.Result) {
+	for _, f := range res.Failed {
+		fmt.Fprintf(w, "LEFT OUT %s\n", f)
+	}
+	fmt.Fprintf(w, "wrote %s: %d images, %d blobs, %s (%s saved by sharing) in %s\n",
+		path, res.Images, res.Blobs, humanBytes(res.Bytes), humanBytes(res.SharedBytes), res.Duration.Round(time.Millisecond))
 }
 
 // imageArgs are build's `--image SOURCE [--name NAME]` pairs, in the

@@ -19,6 +19,10 @@ import (
 
 // List is a parsed image list.
 type List struct {
+	// File is the list's file name as given to Parse or Load, for
+	// messages that point at an entry (FILE:LINE); "" for a list built
+	// from the command line alone.
+	File string
 	// Platforms is the default platform filter for every image; empty keeps all.
 	Platforms []ocispec.Platform
 	// Images are the entries, in file order.
@@ -238,7 +242,7 @@ type imageListParser struct {
 }
 
 func parseImageList(r io.Reader, file, base string) (*List, error) {
-	p := &imageListParser{file: file, base: base, seen: map[string]int{}}
+	p := &imageListParser{file: file, base: base, list: List{File: file}, seen: map[string]int{}}
 	data, err := io.ReadAll(io.LimitReader(r, maxImageListSize+1))
 	if err != nil {
 		return nil, fmt.Errorf("read image list %s: %w", file, err)

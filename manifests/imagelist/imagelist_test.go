@@ -184,6 +184,7 @@ localhost:
 			if err != nil {
 				t.Fatal(err)
 			}
+			tc.want.File = "images.yaml" // the list remembers its file, for FILE:LINE messages
 			if !reflect.DeepEqual(*got, tc.want) {
 				t.Errorf("got\n%+v\nwant\n%+v", *got, tc.want)
 			}
@@ -321,7 +322,7 @@ func TestLoadImageList(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		want := List{Images: []Spec{
+		want := List{File: p, Images: []Spec{
 			{Source: "oci:" + filepath.Join(dir, "vendor/app-layout") + ":app:2.0", Line: 2},
 			{Source: "docker-archive:" + filepath.Join(dir, "saved/bbox.tar"), Name: "registry.example.com/library/bbox:1.35", Line: 3},
 			{Source: "oci-archive:" + filepath.Join(filepath.Dir(dir), "other-release.tar"), Line: 5},

@@ -24,14 +24,15 @@ import (
 // Writer writes a bundle whose index and blob list are known before the
 // first byte: every entry's place in the tar follows from names and sizes,
 // so blobs are written straight to their offsets as they arrive, many at
-// once, with no spool. The file appears at its path only on Commit (temp
-// file in the same directory, fsync, rename); Abort leaves nothing behind.
+// once, with no spool. The file appears at its path only on Commit (an
+// unnamed temp file in the same directory, fsync, link, rename); Abort,
+// and a kill -9 at any point, leave nothing behind.
 //
 // Writer is a transfer.Target. Push trusts its content reader to fail at
 // EOF on a digest mismatch, as transfer's VerifyReader does.
 type Writer struct {
 	path   string
-	tmp    *os.File
+	tmp    *tempFile
 	layout *layout
 	zstd   bool
 
@@ -85,7 +86,7 @@ func Create(path string, index ocispec.Index, blobs []ocispec.Descriptor, opts .
 	if err != nil {
 		return nil, fmt.Errorf("bundle %s: %w", path, err)
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
+	tmp, err := newTempFile(filepath.Dir(path), filepath.Base(path))
 	if err != nil {
 		return nil, fmt.Errorf("bundle %s: %w", path, err)
 	}
@@ -166,8 +167,7 @@ func (w *Writer) Commit() error {
 			w.Abort()
 			return err
 		}
-		os.Remove(w.tmp.Name())
-		w.tmp.Close()
+		w.tmp.discard()
 		w.tmp = compressed
 		final = compressed
 	}
@@ -179,24 +179,23 @@ func (w *Writer) Commit() error {
 		w.Abort()
 		return fmt.Errorf("bundle %s: %w", w.path, err)
 	}
-	if err := final.Close(); err != nil {
-		w.Abort()
-		return fmt.Errorf("bundle %s: %w", w.path, err)
-	}
-	if err := os.Rename(final.Name(), w.path); err != nil {
+	if err := final.publish(w.path); err != nil {
 		w.Abort()
 		return fmt.Errorf("bundle %s: %w", w.path, err)
 	}
 	w.mu.Lock()
 	w.done = true
 	w.mu.Unlock()
+	if err := final.Close(); err != nil {
+		return fmt.Errorf("bundle %s: %w", w.path, err)
+	}
 	return syncDir(filepath.Dir(w.path))
 }
 
 // compress writes the finished tar through zstd into a second temp file.
 // Concurrency is fixed so the output does not depend on the machine.
-func (w *Writer) compress() (*os.File, error) {
-	out, err := os.CreateTemp(filepath.Dir(w.path), "."+filepath.Base(w.path)+".zst-*")
+func (w *Writer) compress() (*tempFile, error) {
+	out, err := newTempFile(filepath.Dir(w.path), filepath.Base(w.path))
 	if err != nil {
 		return nil, fmt.Errorf("bundle %s: %w", w.path, err)
 	}
@@ -208,8 +207,7 @@ func (w *Writer) compress() (*os.File, error) {
 		}
 	}
 	if err != nil {
-		out.Close()
-		os.Remove(out.Name())
+		out.discard()
 		return nil, fmt.Errorf("bundle %s: zstd: %w", w.path, err)
 	}
 	return out, nil
@@ -224,8 +222,7 @@ func (w *Writer) Abort() {
 		return
 	}
 	w.done = true
-	w.tmp.Close()
-	os.Remove(w.tmp.Name())
+	w.tmp.discard()
 }
 
 // boundedWriter takes at most left bytes and refuses, writing nothing, a

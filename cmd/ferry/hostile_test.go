@@ -6,11 +6,15 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/google/go-containerregistry/pkg/v1/empty"
+	"github.com/google/go-containerregistry/pkg/v1/layout"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"golang.org/x/sys/unix"
 
 	"github.com/ferry-oci/ferry/internal/testbundle"
@@ -197,11 +201,121 @@ func TestKilledWhileCopyingLeavesNothing(t *testing.T) {
 
 func assertEmpty(t *testing.T, dir, when string) {
 	t.Helper()
-	if names, _ := os.ReadDir(dir); len(names) > 0 {
-		var list []string
-		for _, n := range names {
-			list = append(list, n.Name())
-		}
-		t.Errorf("%s: %s holds %v", when, dir, list)
+	if names := dirNames(t, dir); len(names) > 0 {
+		t.Errorf("%s: %s holds %v", when, dir, names)
 	}
+}
+
+// TestKilledBuildLeavesOnlyTheBundle kill -9s ferry build while a layer
+// is being read (nothing of it yet, and half of it) and at several times
+// into a build of a .tar and a .tar.zst: the output directory holds
+// nothing but a finished bundle, and a re-run leaves only the bundle.
+func TestKilledBuildLeavesOnlyTheBundle(t *testing.T) {
+	img := testimages.Image(t, "linux/amd64", testimages.WithRandomLayers(1, 16<<20))
+	src := filepath.Join(t.TempDir(), "layout")
+	lp, err := layout.Write(src, empty.Index)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := lp.AppendImage(img, layout.WithAnnotations(map[string]string{ocispec.AnnotationRefName: "1"})); err != nil {
+		t.Fatal(err)
+	}
+	layers, err := img.Layers()
+	if err != nil {
+		t.Fatal(err)
+	}
+	layerPath := filepath.Join(src, "blobs", "sha256", testbundle.LayerDigest(t, layers[len(layers)-1]).Encoded())
+	layer, err := os.ReadFile(layerPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := t.TempDir()
+	build := func(name string) *exec.Cmd {
+		cmd := ferryCommand(t, "build", "--image", "oci:"+src+":1", "--name", "example.com/app:1", "-b", filepath.Join(out, name))
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		return cmd
+	}
+	kill := func(cmd *exec.Cmd, when string) {
+		cmd.Process.Kill()
+		cmd.Wait()
+		for _, name := range dirNames(t, out) {
+			if !strings.HasPrefix(name, "b.tar") {
+				t.Errorf("kill -9 %s: the output directory holds %s", when, name)
+			}
+			os.Remove(filepath.Join(out, name)) // a bundle the build finished
+		}
+	}
+
+	if err := os.Remove(layerPath); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Mkfifo(layerPath, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"b.tar", "b.tar.zst"} {
+		for _, n := range []int{0, len(layer) / 2} {
+			cmd := build(name)
+			w := openWriter(t, layerPath)
+			if _, err := w.Write(layer[:n]); err != nil {
+				t.Fatal(err)
+			}
+			kill(cmd, fmt.Sprintf("of a build of %s after %d of the layer's %d bytes", name, n, len(layer)))
+			w.Close()
+		}
+	}
+
+	if err := os.Remove(layerPath); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(layerPath, layer, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"b.tar", "b.tar.zst"} {
+		for _, after := range []time.Duration{0, 50 * time.Millisecond, 150 * time.Millisecond, 300 * time.Millisecond, 600 * time.Millisecond, time.Second} {
+			cmd := build(name)
+			time.Sleep(after)
+			kill(cmd, fmt.Sprintf("of a build of %s after %s", name, after))
+		}
+	}
+
+	// Where the file system lacks O_TMPFILE, a killed build leaves a
+	// named temp file (as ferry before O_TMPFILE did); the next build
+	// removes it, but not one that a running build holds.
+	stale := filepath.Join(out, ".b.tar.tmp-123456")
+	held := filepath.Join(out, ".b.tar.tmp-654321")
+	for _, p := range []string{stale, held} {
+		if err := os.WriteFile(p, layer, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	f, err := os.Open(held)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX); err != nil {
+		t.Fatal(err)
+	}
+	if err := waitFor(build("b.tar"), time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	if names := dirNames(t, out); !slices.Equal(names, []string{".b.tar.tmp-654321", "b.tar"}) {
+		t.Errorf("after killed builds and a re-run, the output directory holds %v, want b.tar and the held temp file", names)
+	}
+}
+
+// dirNames lists the names in dir.
+func dirNames(t *testing.T, dir string) []string {
+	t.Helper()
+	des, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, de := range des {
+		names = append(names, de.Name())
+	}
+	return names
 }

@@ -83,7 +83,7 @@ func digestList(ds []digest.Digest) string {
 // referrerKind says what a referrer refers to: a cosign tag or a subject.
 func referrerKind(ref bundle.ReferrerReport) string {
 	if ref.Tag != "" {
-		return "tag " + ref.Tag
+		return "cosign " + ref.Tag[strings.LastIndex(ref.Tag, "."):] + " tag"
 	}
 	return "of " + ref.Subject.String()[:19]
 }

@@ -323,6 +323,26 @@ func deleteManifest(t *testing.T, reg *testenv.RegistryServer, repo string, d di
 	}
 }
 
+// TestBuildFromLayoutWithReferrers builds from an OCI layout directory
+// that `oras cp -r` filled with an image and its referrers: they travel
+// with it as from the registry.
+func TestBuildFromLayoutWithReferrers(t *testing.T) {
+	s := newSignedBuild(t)
+	dir := filepath.Join(t.TempDir(), "layout")
+	testimages.Oras(t, "", "cp", "-r", "--from-plain-http", s.reg.Ref(testimages.SingleRef), "--to-oci-layout", dir+":1")
+	list := &imagelist.List{Images: []imagelist.Spec{{Source: "oci:" + dir + ":1", Name: "example.com/single:1"}}}
+	out := filepath.Join(t.TempDir(), "layout.tar")
+	_, err := build.Build(context.Background(), build.Options{List: list, Output: out})
+	check(t, err)
+	got := map[digest.Digest]digest.Digest{} // referrer -> subject
+	for _, ref := range testbundle.Open(t, out).ReferrersOf("example.com/single:1") {
+		got[ref.Descriptor.Digest] = ref.Subject
+	}
+	if len(got) != 3 || got[s.fix.SBOM] != s.fix.Single {
+		t.Errorf("referrers from the layout: %v, want 3 with the SBOM %s on %s", got, s.fix.SBOM, s.fix.Single)
+	}
+}
+
 // TestBuildReferrerErrors: a referrers tag index that lists a missing
 // manifest fails the build naming the image and the referrer; a cosign
 // signature whose payload names another image, or whose annotation is

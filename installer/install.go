@@ -61,8 +61,11 @@ const (
 
 // StepResult is what one step of an install did.
 type StepResult struct {
-	Name     string        `json:"name"`
-	Duration time.Duration `json:"duration"`
+	Name string `json:"name"`
+	// Duration is the step's wall time; Seconds is the same in seconds,
+	// ferry's one form of durations in JSON.
+	Duration time.Duration `json:"-"`
+	Seconds  float64       `json:"seconds"`
 	// Summary is a one-line account of the step.
 	Summary string `json:"summary"`
 	// Detail is the step's own result (*ImportResult, *PushResult, ...).
@@ -186,7 +189,8 @@ func serveUntil(d time.Duration) string {
 func runStep(name string, run func() (string, any, error)) StepResult {
 	start := time.Now()
 	summary, detail, err := run()
-	s := StepResult{Name: name, Duration: time.Since(start), Summary: summary, Detail: detail, err: err}
+	took := time.Since(start)
+	s := StepResult{Name: name, Duration: took, Seconds: took.Seconds(), Summary: summary, Detail: detail, err: err}
 	if err != nil {
 		s.Error = err.Error()
 	}

@@ -57,8 +57,16 @@ type PushResult struct {
 	Images []PushedImage
 	// Stats count the blobs (manifests included) sent, skipped and mounted.
 	Stats transfer.Stats
-	// Duration is the wall time of the push.
-	Duration time.Duration
+	// Duration is the wall time of the push; Seconds is the same in
+	// seconds, ferry's one form of durations in JSON.
+	Duration time.Duration `json:"-"`
+	Seconds  float64       `json:"seconds"`
+}
+
+// took records the time since start.
+func (r *PushResult) took(start time.Time) {
+	r.Duration = time.Since(start)
+	r.Seconds = r.Duration.Seconds()
 }
 
 // Failed returns the images that failed.
@@ -128,7 +136,7 @@ func Push(ctx context.Context, r *bundle.Reader, opts PushOptions) (*PushResult,
 		plans[i].prepare(ctx, r, host, prefix, opts)
 	}
 	if opts.DryRun {
-		res.Duration = time.Since(start)
+		res.took(start)
 		return res, failure(res)
 	}
 	client, err := remote.New(host, opts.Options)
@@ -141,7 +149,7 @@ func Push(ctx context.Context, r *bundle.Reader, opts PushOptions) (*PushResult,
 	p := &pusher{remote: client, bundle: r, opts: opts, copiers: map[string]*repoCopier{}}
 	p.run(ctx, plans)
 	res.Stats = p.stats()
-	res.Duration = time.Since(start)
+	res.took(start)
 	if err := ctx.Err(); err != nil {
 		return res, fmt.Errorf("push interrupted: %w", err)
 	}

@@ -102,8 +102,10 @@ type ImportResult struct {
 	BlobsSkipped int   `json:"blobsSkipped"`
 	BytesWritten int64 `json:"bytesWritten"`
 	BytesSkipped int64 `json:"bytesSkipped"`
-	// Duration is the wall time of the import (nanoseconds in JSON).
-	Duration time.Duration `json:"duration"`
+	// Duration is the wall time of the import; Seconds is the same in
+	// seconds, ferry's one form of durations in JSON.
+	Duration time.Duration `json:"-"`
+	Seconds  float64       `json:"seconds"`
 }
 
 // Where names the socket imported into, and, when it was found rather
@@ -223,6 +225,7 @@ func Import(ctx context.Context, r *bundle.Reader, opts ImportOptions) (*ImportR
 	res.BlobsWritten, res.BytesWritten = stats.Copied, stats.BytesCopied
 	res.BlobsSkipped, res.BytesSkipped = stats.Skipped+stats.Mounted, stats.BytesSkipped
 	res.Duration = time.Since(start)
+	res.Seconds = res.Duration.Seconds()
 
 	if err := context.Cause(ctx); err != nil {
 		return res, fmt.Errorf("import into containerd at %s: %w", plan.Address, err)

@@ -10,6 +10,7 @@ import (
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
+	"github.com/ferry-oci/ferry/internal/transfer"
 	"github.com/ferry-oci/ferry/manifests"
 )
 
@@ -87,7 +88,7 @@ func (r *Reader) CheckComplete() error {
 		return nil
 	}
 	return fmt.Errorf("%s: %w: it holds only the blobs its base lacks; give its base (bundle %s) before it "+
-		"on the command line, or make a full bundle with ferry merge BASE DELTA -o FULL.tar",
+		"on the command line, or make a full bundle with ferry merge BASE DELTA -b FULL.tar",
 		r.Name(), ErrLoneDelta, joinDigests(r.bases))
 }
 
@@ -284,6 +285,28 @@ func (r *Reader) borrows(desc ocispec.Descriptor) bool {
 	}
 	_, held := r.blobs[desc.Digest]
 	return !held
+}
+
+// WalkBorrowed walks the graph below root from src (r, or an overlay of
+// rewritten indexes over it), choosing children with sel as a copy does,
+// and calls visit for every blob of it that r borrows from its bases. A
+// push or import of a delta calls it to check, before sending anything,
+// that the target holds them.
+func (r *Reader) WalkBorrowed(ctx context.Context, src transfer.Fetcher, root ocispec.Descriptor, sel transfer.SelectFunc, visit func(ocispec.Descriptor) error) error {
+	return transfer.Walk(ctx, src, root, sel, func(desc ocispec.Descriptor, _ []byte) error {
+		if !r.borrows(desc) {
+			return nil
+		}
+		return visit(desc)
+	})
+}
+
+// BaseAbsentError is the error of a push or import (verb) of the delta r
+// into target, which lacks missing of the borrowed blobs it needs: it
+// wraps ErrBaseAbsent and names the bases to push or import first.
+func (r *Reader) BaseAbsentError(verb, target string, missing, borrowed int) error {
+	return fmt.Errorf("%s: %w: %d of the %d blobs it borrows are not in %s; %s its base (bundle %s) first",
+		r.Name(), ErrBaseAbsent, missing, borrowed, target, verb, joinDigests(r.bases))
 }
 
 // borrowed lists the graph's borrowed blobs, sorted by digest.

@@ -45,6 +45,9 @@ var (
 	ErrBaseMismatch = errors.New("not the delta's base")
 	// ErrIncompleteBase means a delta's bases lack blobs the delta borrows.
 	ErrIncompleteBase = errors.New("base incomplete for the delta")
+	// ErrBaseAbsent means the target of a push or import of a delta lacks
+	// blobs the delta borrows: its base must go there first.
+	ErrBaseAbsent = errors.New("the target lacks the delta's base")
 	// ErrNotDelta means a full bundle was given where a delta is needed.
 	ErrNotDelta = errors.New("not a delta bundle")
 )

@@ -8,9 +8,9 @@ import (
 // Merge writes at path the full bundle of the images of delta, reading
 // their blobs from delta and from base (one bundle, or a Union of several,
 // which must hold every base delta records, ahead of it). The result is
-// byte-identical to a full build of the same images with the delta's
-// entry time: same index.json without AnnotationBases, same blobs, same
-// order. opts.ModTime and opts.Base are ignored.
+// byte-identical to a full build of the same images (and referrers) with
+// the delta's entry time: same index.json without AnnotationBases, same
+// blobs, same order. opts.ModTime and opts.Base are ignored.
 func Merge(ctx context.Context, path string, base, delta *Reader, opts WriteOptions) (*WriteResult, error) {
 	if len(delta.bases) == 0 {
 		return nil, fmt.Errorf("merge %s: %w: it records no base (AnnotationBases on index.json)", delta.Name(), ErrNotDelta)

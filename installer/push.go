@@ -147,6 +147,9 @@ func Push(ctx context.Context, r *bundle.Reader, opts PushOptions) (*PushResult,
 		return nil, err
 	}
 	p := &pusher{remote: client, bundle: r, opts: opts, copiers: map[string]*repoCopier{}}
+	if err := p.checkBase(ctx, plans); err != nil {
+		return nil, err
+	}
 	p.run(ctx, plans)
 	res.Stats = p.stats()
 	res.took(start)

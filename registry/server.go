@@ -114,8 +114,13 @@ type Server struct {
 
 // New prepares a registry serving the bundle r. It reads the bundle's
 // indexes and manifests, never a layer byte, and keeps no blob in memory.
-// r must stay open until the server is closed.
+// r must stay open until the server is closed. r is one bundle, or a
+// bundle.Union of several (a delta after its bases); a delta alone is
+// refused with bundle.ErrLoneDelta.
 func New(ctx context.Context, r *bundle.Reader, opts Options) (*Server, error) {
+	if err := r.CheckComplete(); err != nil {
+		return nil, fmt.Errorf("serve: %w", err)
+	}
 	s := &Server{opts: withDefaults(opts), log: opts.Log}
 	if s.log == nil {
 		s.log = discard{}

@@ -49,6 +49,11 @@ type Options struct {
 	ModTime time.Time
 	// Observer, when set, follows every blob.
 	Observer transfer.Observer
+	// Bases, when set, makes a delta of these bundles (a delta among them
+	// after its own bases): the new bundle holds every index, manifest and
+	// config, but only the other blobs the bases lack, which are never
+	// downloaded (bundle.WriteOptions.Base).
+	Bases []string
 }
 
 // Result says what Build wrote.
@@ -96,6 +101,13 @@ func Build(ctx context.Context, opts Options) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
+	var base *bundle.Reader
+	if len(opts.Bases) > 0 {
+		if base, err = bundle.OpenAll(ctx, opts.Bases); err != nil {
+			return nil, fmt.Errorf("build: base: %w", err)
+		}
+		defer base.Close()
+	}
 	res := &resolver{opts: opts, registries: reg}
 	defer res.close()
 	sources, failed, err := res.resolveAll(ctx)
@@ -106,7 +118,7 @@ func Build(ctx context.Context, opts Options) (*Result, error) {
 	if failedErr != nil && (!opts.KeepGoing || len(sources) == 0) {
 		return nil, failedErr
 	}
-	written, err := bundle.Write(ctx, opts.Output, sources, bundle.WriteOptions{Jobs: opts.Jobs, ModTime: opts.ModTime, Observer: opts.Observer})
+	written, err := bundle.Write(ctx, opts.Output, sources, bundle.WriteOptions{Jobs: opts.Jobs, ModTime: opts.ModTime, Observer: opts.Observer, Base: base})
 	if err != nil {
 		return nil, err
 	}

@@ -114,6 +114,10 @@ func (r *resolver) openArchive(ctx context.Context, path string) ([]bundle.Sourc
 	if err != nil {
 		return nil, nil, err
 	}
+	if err := br.CheckComplete(); err != nil {
+		br.Close()
+		return nil, nil, err
+	}
 	r.track(br)
 	var srcs []bundle.Source
 	for _, img := range br.Images() {

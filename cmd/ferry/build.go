@@ -31,6 +31,7 @@ type buildFlags struct {
 	jobs                  int
 	referrers             string
 	artifactTypes         []string
+	bases                 []string
 }
 
 func newBuildCommand(g *globalOptions) *cobra.Command {
@@ -51,7 +52,12 @@ SOURCE_DATE_EPOCH sets the entries' time (default 0), so builds reproduce.
 
 Images can be given on the command line too: each --image SOURCE, in the
 forms of a list, may be followed by --name NAME, the name to give it in the
-bundle (needed for an oci: layout whose image is named by a bare tag).`,
+bundle (needed for an oci: layout whose image is named by a bare tag).
+
+With --base OLD.tar (repeatable; a delta base after its own bases) it writes
+a delta: every image of the list in index.json, every index, manifest and
+config, but only the layers no base holds (never downloaded). ferry merge
+makes the full bundle from the base and the delta.`,
 		Example: `  ferry build -f images.yaml -b release.tar
   ferry build --image docker.io/library/nginx:1.25 --image oci:layouts/busybox:1.36 \
     --name docker.io/ferrydemo/busybox:1.36 --platform linux/amd64,linux/arm64 -b release.tar.zst`,
@@ -84,6 +90,7 @@ bundle (needed for an oci: layout whose image is named by a bare tag).`,
 	fl.IntVar(&f.jobs, "jobs", transfer.DefaultJobs, "blobs downloaded at once")
 	fl.StringVar(&f.referrers, "referrers", string(build.ReferrersAll), "referrers carried with the images: all or none")
 	fl.StringArrayVar(&f.artifactTypes, "artifact-type", nil, "carry only referrers of this artifact type (repeatable)")
+	fl.StringArrayVar(&f.bases, "base", nil, "write a delta holding only the layers this bundle lacks (repeatable, bases first)")
 	return cmd
 }
 
@@ -124,6 +131,7 @@ func (f *buildFlags) options() (build.Options, error) {
 		Jobs:                  f.jobs,
 		Referrers:             mode,
 		ArtifactTypes:         f.artifactTypes,
+		Bases:                 f.bases,
 	}
 	opts.Registry.Insecure = f.insecure
 	if epoch := os.Getenv("SOURCE_DATE_EPOCH"); epoch != "" {
@@ -144,6 +152,10 @@ type buildSummary struct {
 	Bytes       int64        `json:"bytes"`
 	SharedBytes int64        `json:"sharedBytes"`
 	Seconds     float64      `json:"seconds"`
+	// BorrowedBlobs and BorrowedBytes, for a delta (--base), count the
+	// blobs left to its base.
+	BorrowedBlobs int   `json:"borrowedBlobs,omitempty"`
+	BorrowedBytes int64 `json:"borrowedBytes,omitempty"`
 	// Failed are the images --keep-going left out.
 	Failed []buildFailure `json:"failed,omitempty"`
 }
@@ -163,7 +175,8 @@ type builtImage struct {
 }
 
 func newBuildSummary(path string, res *build.Result) buildSummary {
-	s := buildSummary{Bundle: path, Blobs: res.Blobs, Bytes: res.Bytes, SharedBytes: res.SharedBytes, Seconds: res.Duration.Seconds()}
+	s := buildSummary{Bundle: path, Blobs: res.Blobs, Bytes: res.Bytes, SharedBytes: res.SharedBytes, Seconds: res.Duration.Seconds(),
+		BorrowedBlobs: res.BorrowedBlobs, BorrowedBytes: res.BorrowedBytes}
 	for _, img := range res.Names {
 		s.Images = append(s.Images, builtImage{Name: img.Name, Digest: img.Descriptor.Digest})
 	}
@@ -180,6 +193,9 @@ func printBuild(w io.Writer, path string, res *build.Result) {
 	}
 	fmt.Fprintf(w, "wrote %s: %d images, %d blobs, %s (%s saved by sharing) in %s\n",
 		path, res.Images, res.Blobs, humanBytes(res.Bytes), humanBytes(res.SharedBytes), res.Duration.Round(time.Millisecond))
+	if res.BorrowedBlobs > 0 {
+		fmt.Fprintf(w, "delta: %d blobs, %s, left to the base\n", res.BorrowedBlobs, humanBytes(res.BorrowedBytes))
+	}
 }
 
 // imageArgs are build's `--image SOURCE [--name NAME]` pairs, in the

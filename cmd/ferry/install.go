@@ -39,7 +39,7 @@ type installFlags struct {
 func newInstallCommand(g *globalOptions) *cobra.Command {
 	var f installFlags
 	cmd := &cobra.Command{
-		Use:   "install BUNDLE",
+		Use:   "install BUNDLE...",
 		Short: "The whole air-gapped flow in one command: verify, serve, mirror-config, import, push",
 		Long: `Install runs, in order: verify the bundle (--verify fast checks sizes and the
 index graph, full hashes every blob; --verify-key FILE also checks that every
@@ -50,16 +50,19 @@ import the node's images into containerd (--import, with ferry import's flags);
 push every image to a long-lived registry (--push-to, with ferry push's flags
 spelled --push-*). It then keeps serving for --serve-for, or until SIGINT or
 SIGTERM, or stops at once with --no-serve. A failed step is reported and the
-others still run; the exit code is then 1.`,
+others still run; the exit code is then 1.
+
+Several bundles are installed as one, as ferry serve serves them: a delta
+bundle after its bases (install release-1.0.tar upgrade-1.1.tar).`,
 		Example: `  ferry install release.tar \
     --serve 0.0.0.0:5000 --tls-self-signed --hostname 10.0.0.5 --ca-out /etc/ferry/ca.crt \
     --mirror docker.io --mirror quay.io --mirror registry.example.com \
     --containerd-config-dir /etc/containerd/certs.d \
     --import \
     --push-to harbor.local/tke --push-ca-file harbor-ca.crt`,
-		Args: exactArgs(1),
+		Args: minimumArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return runInstall(cmd, g, &f, args[0])
+			return runInstall(cmd, g, &f, args)
 		},
 	}
 	fl := cmd.Flags()
@@ -79,13 +82,13 @@ others still run; the exit code is then 1.`,
 	return cmd
 }
 
-func runInstall(cmd *cobra.Command, g *globalOptions, f *installFlags, path string) error {
+func runInstall(cmd *cobra.Command, g *globalOptions, f *installFlags, paths []string) error {
 	f.serveFlags.clearReady()
 	opts, err := f.options(cmd, g)
 	if err != nil {
 		return err
 	}
-	r, err := openBundle(cmd, g, path)
+	r, err := openBundles(cmd, g, paths)
 	if err != nil {
 		return err
 	}

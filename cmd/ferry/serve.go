@@ -52,7 +52,7 @@ type serveFlags struct {
 func newServeCommand(g *globalOptions) *cobra.Command {
 	var f serveFlags
 	cmd := &cobra.Command{
-		Use:   "serve BUNDLE",
+		Use:   "serve BUNDLE...",
 		Short: "Serve a bundle as a registry, straight from the tarball",
 		Long: `Serve runs an embedded registry (distribution) that serves every image of the
 bundle without unpacking it, until SIGINT or SIGTERM; requests in flight then
@@ -66,6 +66,11 @@ read before the bundle, each upload is capped by --max-upload and stops short
 of the last GiB of free space, and unfinished uploads are removed after an
 hour. A writable registry on an address other than loopback needs --htpasswd.
 
+Several bundles are served as one registry: a later bundle's image wins over
+an earlier one of the same name, and a blob in several is served once. A
+delta bundle (ferry build --base) is served after its bases:
+ferry serve release-1.0.tar upgrade-1.1.tar.
+
 Choose the transport explicitly: --plain-http, --tls-self-signed (a CA and a
 certificate for every --hostname; the CA goes to --ca-out for clients to
 trust, and is kept in --ca-dir across restarts) or --tls-cert and --tls-key. The default --listen is 127.0.0.1:5000;
@@ -74,9 +79,9 @@ give 0.0.0.0:5000 to serve other machines.`,
   ferry serve release.tar --listen 127.0.0.1:5000 --plain-http
   ferry serve release.tar --listen :5443 --tls-cert srv.crt --tls-key srv.key \
     --htpasswd users.htpasswd --data-dir /var/lib/ferry/pushed`,
-		Args: exactArgs(1),
+		Args: minimumArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return runServe(cmd, g, &f, args[0])
+			return runServe(cmd, g, &f, args)
 		},
 	}
 	fl := cmd.Flags()
@@ -105,7 +110,7 @@ func (f *serveFlags) bind(fl *pflag.FlagSet) {
 	fl.DurationVar(&f.shutdown, "shutdown-timeout", defaultShutdownTimeout, "on SIGINT or SIGTERM, wait this long for requests in flight (a second signal exits at once)")
 }
 
-func runServe(cmd *cobra.Command, g *globalOptions, f *serveFlags, path string) error {
+func runServe(cmd *cobra.Command, g *globalOptions, f *serveFlags, paths []string) error {
 	if err := f.check(); err != nil {
 		return err
 	}
@@ -126,7 +131,7 @@ func runServe(cmd *cobra.Command, g *globalOptions, f *serveFlags, path string) 
 	if err := opts.CheckAddress(ln.Addr()); err != nil {
 		return usageError{fmt.Errorf("%w (give --htpasswd, or listen on 127.0.0.1)", err)}
 	}
-	r, err := openBundle(cmd, g, path)
+	r, err := openBundles(cmd, g, paths)
 	if err != nil {
 		return err
 	}

@@ -180,6 +180,9 @@ func Import(ctx context.Context, r *bundle.Reader, opts ImportOptions) (*ImportR
 		return nil, err
 	}
 	defer client.Close()
+	if err := plan.checkBase(ctx, r, client.ContentStore(), selected); err != nil {
+		return nil, err
+	}
 	if !plan.NoUnpack {
 		if err := checkSnapshotter(ctx, client, plan.Address, plan.Snapshotter); err != nil {
 			return nil, err

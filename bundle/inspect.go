@@ -2,12 +2,12 @@ package bundle
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
+	"github.com/ferry-oci/ferry/internal/transfer"
 	"github.com/ferry-oci/ferry/manifests"
 )
 
@@ -126,23 +126,9 @@ func (r *Reader) platforms(ctx context.Context, root ocispec.Descriptor) ([]stri
 		}
 		return append([]string{}, manifests.IndexPlatforms(idx)...), nil
 	}
-	m, err := manifests.ParseManifest(content)
-	if err != nil {
-		return nil, err
+	p, err := transfer.ManifestPlatform(ctx, r, content)
+	if err != nil || p == nil {
+		return []string{}, err
 	}
-	if !manifests.IsConfig(m.Config.MediaType) {
-		return []string{}, nil // an artifact, not a runnable image
-	}
-	b, err := r.ReadAll(ctx, m.Config)
-	if err != nil {
-		return nil, err
-	}
-	var cfg ocispec.Image
-	if err := json.Unmarshal(b, &cfg); err != nil {
-		return nil, fmt.Errorf("config %s: %w: %v", m.Config.Digest, manifests.ErrInvalidManifest, err)
-	}
-	if cfg.OS == "" || cfg.Architecture == "" {
-		return []string{}, nil
-	}
-	return []string{manifests.FormatPlatform(cfg.Platform)}, nil
+	return []string{manifests.FormatPlatform(*p)}, nil
 }

@@ -3,7 +3,6 @@ package installer
 import (
 	"cmp"
 	"context"
-	"encoding/json"
 	"fmt"
 	"path"
 	"strings"
@@ -269,92 +268,12 @@ func (p *pushPlan) mapName(host, prefix string, keepHost bool) error {
 }
 
 // filter sets the plan's root: the image's own, or with platforms a new
-// index holding only those platforms (kept in memory over the bundle).
+// index holding only those platforms (kept in memory over the bundle),
+// by transfer.FilterPlatforms, the filter build uses too.
 func (p *pushPlan) filter(ctx context.Context, r *bundle.Reader, root ocispec.Descriptor, platforms []ocispec.Platform) error {
-	p.root, p.src = root, r
-	content, err := r.ReadAll(ctx, root)
-	if err != nil {
-		return err
-	}
-	p.content = content
-	switch {
-	case manifests.IsIndex(root.MediaType):
-		idx, err := manifests.ParseIndex(content)
-		if err != nil {
-			return err
-		}
-		p.result.Platforms = manifests.IndexPlatforms(idx)
-		kept, missing := manifests.SelectPlatforms(idx, platforms)
-		if len(missing) > 0 {
-			return platformError(missing, p.result.Platforms)
-		}
-		if len(kept) == len(idx.Manifests) {
-			return nil
-		}
-		if p.content, err = replaceManifests(content, kept); err != nil {
-			return err
-		}
-		mem := transfer.NewMemory()
-		p.root = mem.Add(root.MediaType, p.content)
-		p.src = transfer.Overlay{mem, r}
-		p.result.Platforms = manifests.IndexPlatforms(ocispec.Index{Manifests: kept})
-	case manifests.IsManifest(root.MediaType):
-		plat, err := manifestPlatform(ctx, r, content)
-		if err != nil {
-			return err
-		}
-		p.result.Platforms = []string{manifests.FormatPlatform(plat)}
-		if len(platforms) == 0 {
-			return nil
-		}
-		for _, want := range platforms {
-			if manifests.PlatformMatches(want, plat) {
-				return nil
-			}
-		}
-		return platformError(platforms, p.result.Platforms)
-	}
-	return nil
-}
-
-func platformError(missing []ocispec.Platform, have []string) error {
-	names := make([]string, len(missing))
-	for i, m := range missing {
-		names[i] = manifests.FormatPlatform(m)
-	}
-	return fmt.Errorf("%w: no %s (it has %s)", manifests.ErrPlatformMissing, strings.Join(names, ", "), strings.Join(have, ", "))
-}
-
-// replaceManifests returns index content with its manifests replaced by
-// kept, every other field as it was.
-func replaceManifests(content []byte, kept []ocispec.Descriptor) ([]byte, error) {
-	var fields map[string]json.RawMessage
-	if err := json.Unmarshal(content, &fields); err != nil {
-		return nil, fmt.Errorf("%w: %v", manifests.ErrInvalidManifest, err)
-	}
-	list, err := json.Marshal(kept)
-	if err != nil {
-		return nil, err
-	}
-	fields["manifests"] = list
-	return json.Marshal(fields)
-}
-
-// manifestPlatform reads the platform of an image manifest from its config.
-func manifestPlatform(ctx context.Context, r *bundle.Reader, content []byte) (ocispec.Platform, error) {
-	m, err := manifests.ParseManifest(content)
-	if err != nil {
-		return ocispec.Platform{}, err
-	}
-	cfg, err := r.ReadAll(ctx, m.Config)
-	if err != nil {
-		return ocispec.Platform{}, err
-	}
-	var img ocispec.Image
-	if err := json.Unmarshal(cfg, &img); err != nil {
-		return ocispec.Platform{}, fmt.Errorf("config %s: %w: %v", m.Config.Digest, manifests.ErrInvalidManifest, err)
-	}
-	return img.Platform, nil
+	f, err := transfer.FilterPlatforms(ctx, r, root, platforms, false)
+	p.root, p.src, p.content, p.result.Platforms = f.Root, f.Fetcher, f.Content, f.Platforms
+	return err
 }
 
 // pusher runs the plans: one Copier per destination repository (so blobs

@@ -218,62 +218,16 @@ func (r *resolver) close() {
 	}
 }
 
-// filterPlatforms applies a platform filter to an image: an index keeps
-// only the wanted entries (rewritten only if something goes), a single
-// manifest must be of a wanted platform.
+// filterPlatforms applies a platform filter to an image with
+// transfer.FilterPlatforms, the filter push uses too.
 func (r *resolver) filterPlatforms(ctx context.Context, src bundle.Source, want []ocispec.Platform) (bundle.Source, error) {
 	if len(want) == 0 {
 		return src, nil
 	}
-	content, err := transfer.FetchAll(ctx, src.Fetcher, src.Root)
+	f, err := transfer.FilterPlatforms(ctx, src.Fetcher, src.Root, want, r.opts.AllowMissingPlatforms)
 	if err != nil {
 		return src, err
 	}
-	if manifests.IsManifest(src.Root.MediaType) {
-		if isArtifact(content) {
-			return src, nil // a Helm chart, WASM module...: no platform to filter
-		}
-		p, err := r.manifestPlatform(ctx, src.Fetcher, content)
-		if err != nil {
-			return src, err
-		}
-		for _, w := range want {
-			if manifests.PlatformMatches(w, p) {
-				return src, nil
-			}
-		}
-		return src, fmt.Errorf("%w: image is %s only", manifests.ErrPlatformMissing, manifests.FormatPlatform(p))
-	}
-	filtered, err := manifests.FilterIndex(content, want, r.opts.AllowMissingPlatforms)
-	if err != nil {
-		return src, err
-	}
-	if len(filtered) == len(content) && string(filtered) == string(content) {
-		return src, nil
-	}
-	mem := transfer.NewMemory()
-	src.Root = mem.Add(src.Root.MediaType, filtered)
-	src.Fetcher = transfer.Overlay{mem, src.Fetcher}
+	src.Root, src.Fetcher = f.Root, f.Fetcher
 	return src, nil
-}
-
-// isArtifact reports whether a manifest is an OCI artifact rather than a
-// runnable image: its config is not an image config (the empty config with
-// an artifactType, a Helm chart's config, ...).
-func isArtifact(manifest []byte) bool {
-	m, err := manifests.ParseManifest(manifest)
-	return err == nil && !manifests.IsConfig(m.Config.MediaType)
-}
-
-// manifestPlatform reads the platform a manifest's config declares.
-func (r *resolver) manifestPlatform(ctx context.Context, f transfer.Fetcher, manifest []byte) (ocispec.Platform, error) {
-	m, err := manifests.ParseManifest(manifest)
-	if err != nil {
-		return ocispec.Platform{}, err
-	}
-	config, err := transfer.FetchAll(ctx, f, m.Config)
-	if err != nil {
-		return ocispec.Platform{}, err
-	}
-	return manifests.ConfigPlatform(config)
 }

@@ -229,15 +229,17 @@ func (r *resolver) platformManifest(ctx context.Context, src bundle.Source, want
 	if err != nil {
 		return desc, err
 	}
-	have, err := r.manifestPlatform(ctx, src.Fetcher, content)
-	if err != nil {
+	have, err := transfer.ManifestPlatform(ctx, src.Fetcher, content)
+	switch {
+	case err != nil:
 		return desc, err
-	}
-	if !manifests.PlatformMatches(want, have) {
-		return desc, fmt.Errorf("%w: config says %s", manifests.ErrPlatformMismatch, manifests.FormatPlatform(have))
+	case have == nil:
+		return desc, fmt.Errorf("%w: the image's config names no platform", manifests.ErrPlatformMismatch)
+	case !manifests.PlatformMatches(want, *have):
+		return desc, fmt.Errorf("%w: config says %s", manifests.ErrPlatformMismatch, manifests.FormatPlatform(*have))
 	}
 	desc = plainDescriptor(desc)
-	desc.Platform = &have
+	desc.Platform = have
 	return desc, nil
 }
 

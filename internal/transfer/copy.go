@@ -41,10 +41,14 @@ type nodeKey struct {
 	size   int64
 }
 
-// node is one blob's copy, shared by every graph that reaches it.
+// node is one blob's copy, shared by every graph that reaches it. A copy
+// whose own context ended (its graph failed elsewhere, or was cancelled)
+// is forgotten, never cached: cancelled tells waiters to copy it again
+// under their own context.
 type node struct {
-	done chan struct{}
-	err  error
+	done      chan struct{}
+	err       error
+	cancelled bool
 }
 
 // NewCopier returns a Copier into dst.
@@ -79,30 +83,50 @@ func (c *Copier) Stats() Stats {
 	}
 }
 
-// copyNode copies desc and its subgraph once, however many parents reach it.
+// copyNode copies desc and its subgraph once, however many parents reach
+// it. The Copier's node cache is shared across graphs, but a failure is
+// kept only when it is the blob's own (bad bytes, a refusing target): a
+// copy cut short by its graph's context is dropped from the cache, and a
+// graph waiting for it copies the blob itself.
 func (c *Copier) copyNode(ctx context.Context, src Fetcher, desc ocispec.Descriptor) error {
 	if err := desc.Digest.Validate(); err != nil {
 		return &CopyError{Op: "read", Origin: Source, Desc: desc, Err: err}
 	}
 	key := nodeKey{desc.Digest, desc.Size}
-	c.mu.Lock()
-	n, seen := c.nodes[key]
-	if !seen {
-		n = &node{done: make(chan struct{})}
-		c.nodes[key] = n
-	}
-	c.mu.Unlock()
-	if seen {
+	for {
+		c.mu.Lock()
+		n, seen := c.nodes[key]
+		if !seen {
+			n = &node{done: make(chan struct{})}
+			c.nodes[key] = n
+		}
+		c.mu.Unlock()
+		if !seen {
+			return c.own(ctx, src, desc, n)
+		}
 		select {
 		case <-n.done:
-			return n.err
 		case <-ctx.Done():
 			return ctx.Err()
 		}
+		if !n.cancelled {
+			return n.err
+		}
 	}
-	n.err = c.copyOnce(ctx, src, desc)
+}
+
+// own copies the node this graph created and publishes the outcome.
+func (c *Copier) own(ctx context.Context, src Fetcher, desc ocispec.Descriptor, n *node) error {
+	err := c.copyOnce(ctx, src, desc)
+	n.err = err
+	if err != nil && ctx.Err() != nil {
+		n.cancelled = true
+		c.mu.Lock()
+		delete(c.nodes, nodeKey{desc.Digest, desc.Size})
+		c.mu.Unlock()
+	}
 	close(n.done)
-	return n.err
+	return err
 }
 
 func (c *Copier) copyOnce(ctx context.Context, src Fetcher, desc ocispec.Descriptor) error {

@@ -7,7 +7,7 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/ferry-oci/ferry/internal/transfer"
+	"github.com/ferry-oci/ferry/manifests"
 )
 
 // Sentinel errors of the bundle package, wrapped with the file, image or
@@ -27,14 +27,14 @@ var (
 	// ErrInvalidBundle means a bundle's tar or layout is malformed or unsafe.
 	ErrInvalidBundle = errors.New("invalid bundle")
 	// ErrBlobNotFound means a digest is not in the bundle; it is also a
-	// transfer.ErrNotFound.
-	ErrBlobNotFound = fmt.Errorf("blob not in bundle: %w", transfer.ErrNotFound)
+	// manifests.ErrNotFound.
+	ErrBlobNotFound = fmt.Errorf("blob not in bundle: %w", manifests.ErrNotFound)
 	// ErrUnplannedBlob means a Writer was given a blob it was not created for.
 	ErrUnplannedBlob = errors.New("blob not planned for this bundle")
 	// ErrIncomplete means a Writer was committed before every planned blob was written.
 	ErrIncomplete = errors.New("bundle incomplete")
 	// ErrImageNotFound means no image of that name is in the bundle.
-	ErrImageNotFound = errors.New("image not in bundle")
+	ErrImageNotFound = fmt.Errorf("image not in bundle: %w", manifests.ErrNotFound)
 	// ErrVerifyFailed means Verify found bad or missing blobs.
 	ErrVerifyFailed = errors.New("bundle verification failed")
 	// ErrLoneDelta means a delta bundle was given without its bases, where

@@ -57,7 +57,7 @@ type ReferrerReport struct {
 
 // Inspect describes every image of the bundle r. It reads only indexes,
 // manifests and (for single-manifest images) configs, and fails, wrapping
-// the sentinel concerned (ErrBlobNotFound, transfer.ErrSizeMismatch, ...),
+// the sentinel concerned (ErrBlobNotFound, manifests.ErrSizeMismatch, ...),
 // when one of the images' blobs is missing or its graph cannot be read;
 // Verify lists every such problem.
 func Inspect(ctx context.Context, r *Reader) (*Report, error) {

@@ -222,7 +222,7 @@ func (r *Reader) Fetch(_ context.Context, desc ocispec.Descriptor) (io.ReadClose
 		return nil, err
 	}
 	if sr.Size() != desc.Size {
-		return nil, fmt.Errorf("%s: %w: bundle has %d bytes, descriptor says %d", desc.Digest, transfer.ErrSizeMismatch, sr.Size(), desc.Size)
+		return nil, fmt.Errorf("%s: %w: bundle has %d bytes, descriptor says %d", desc.Digest, manifests.ErrSizeMismatch, sr.Size(), desc.Size)
 	}
 	return io.NopCloser(sr), nil
 }

@@ -204,10 +204,10 @@ func TestReader(t *testing.T) {
 			}
 			return err
 		}, nil},
-		{"ReadAll missing", func() error { _, err := r.ReadAll(ctx, missing); return err }, transfer.ErrNotFound},
+		{"ReadAll missing", func() error { _, err := r.ReadAll(ctx, missing); return err }, manifests.ErrNotFound},
 		{"Blob missing", func() error { _, err := r.Blob(missing.Digest); return err }, bundle.ErrBlobNotFound},
 		{"Fetch missing", func() error { _, err := r.Fetch(ctx, missing); return err }, bundle.ErrBlobNotFound},
-		{"Fetch wrong size", func() error { _, err := r.Fetch(ctx, short); return err }, transfer.ErrSizeMismatch},
+		{"Fetch wrong size", func() error { _, err := r.Fetch(ctx, short); return err }, manifests.ErrSizeMismatch},
 		{"Exists", func() error {
 			if ok, _ := r.Exists(ctx, img.Descriptor); !ok {
 				return errors.New("root does not exist")

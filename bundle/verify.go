@@ -14,7 +14,6 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"golang.org/x/sync/errgroup"
 
-	"github.com/ferry-oci/ferry/internal/transfer"
 	"github.com/ferry-oci/ferry/manifests"
 )
 
@@ -54,7 +53,7 @@ type Problem struct {
 	// What says what is wrong.
 	What string `json:"problem"`
 	// Err is the cause: it wraps ErrBlobNotFound, ErrInvalidBundle,
-	// transfer.ErrDigestMismatch, transfer.ErrSizeMismatch,
+	// manifests.ErrDigestMismatch, manifests.ErrSizeMismatch,
 	// manifests.ErrInvalidManifest or manifests.ErrManifestTooLarge.
 	Err error `json:"-"`
 }
@@ -233,7 +232,7 @@ func (r *Reader) checkDescriptor(desc ocispec.Descriptor) error {
 		return ErrBlobNotFound
 	}
 	if size != desc.Size {
-		return fmt.Errorf("%w: bundle has %d bytes, descriptor says %d", transfer.ErrSizeMismatch, size, desc.Size)
+		return fmt.Errorf("%w: bundle has %d bytes, descriptor says %d", manifests.ErrSizeMismatch, size, desc.Size)
 	}
 	return nil
 }
@@ -252,7 +251,7 @@ func (r *Reader) readChildren(desc ocispec.Descriptor) ([]ocispec.Descriptor, er
 		return nil, err
 	}
 	if got := desc.Digest.Algorithm().FromBytes(b); got != desc.Digest {
-		return nil, fmt.Errorf("%w: content hashes to %s", transfer.ErrDigestMismatch, got)
+		return nil, fmt.Errorf("%w: content hashes to %s", manifests.ErrDigestMismatch, got)
 	}
 	return manifests.Children(desc, b)
 }
@@ -277,7 +276,7 @@ func (g *graph) hashAll(ctx context.Context, r *Reader, digests []digest.Digest,
 				return err
 			}
 			if err == nil && got != d {
-				err = fmt.Errorf("%w: content hashes to %s", transfer.ErrDigestMismatch, got)
+				err = fmt.Errorf("%w: content hashes to %s", manifests.ErrDigestMismatch, got)
 			}
 			if err != nil {
 				g.record(d, err)

@@ -155,13 +155,13 @@ func TestVerify(t *testing.T) {
 		{
 			name:    "shared layer with wrong bytes",
 			breakIt: flip(sharedLayer),
-			full:    want{transfer.ErrDigestMismatch, sharedLayer, []string{dockerList, ociIndex}},
+			full:    want{manifests.ErrDigestMismatch, sharedLayer, []string{dockerList, ociIndex}},
 		},
 		{
 			name:          "platform manifest with wrong bytes",
 			breakIt:       flip(platformManifest),
-			full:          want{transfer.ErrDigestMismatch, platformManifest, []string{ociIndex}},
-			fast:          want{transfer.ErrDigestMismatch, platformManifest, []string{ociIndex}},
+			full:          want{manifests.ErrDigestMismatch, platformManifest, []string{ociIndex}},
+			fast:          want{manifests.ErrDigestMismatch, platformManifest, []string{ociIndex}},
 			inspectErrors: true,
 		},
 		{
@@ -183,8 +183,8 @@ func TestVerify(t *testing.T) {
 				}
 				return es
 			}),
-			full:          want{transfer.ErrSizeMismatch, sharedLayer, []string{dockerList, ociIndex}},
-			fast:          want{transfer.ErrSizeMismatch, sharedLayer, []string{dockerList, ociIndex}},
+			full:          want{manifests.ErrSizeMismatch, sharedLayer, []string{dockerList, ociIndex}},
+			fast:          want{manifests.ErrSizeMismatch, sharedLayer, []string{dockerList, ociIndex}},
 			inspectErrors: true,
 		},
 		{
@@ -207,7 +207,7 @@ func TestVerify(t *testing.T) {
 		{
 			name:    "unreferenced blob with wrong bytes",
 			breakIt: edit(withBlob(entryOf(digest.FromString("right")), []byte("wrong"), func(*ocispec.Index) {})),
-			full:    want{transfer.ErrDigestMismatch, digest.FromString("right"), []string{}},
+			full:    want{manifests.ErrDigestMismatch, digest.FromString("right"), []string{}},
 		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

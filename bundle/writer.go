@@ -17,7 +17,6 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"golang.org/x/sys/unix"
 
-	"github.com/ferry-oci/ferry/internal/transfer"
 	"github.com/ferry-oci/ferry/manifests"
 )
 
@@ -131,7 +130,7 @@ func (w *Writer) Push(ctx context.Context, desc ocispec.Descriptor, content io.R
 		return fmt.Errorf("%s: %w", desc.Digest, ErrUnplannedBlob)
 	}
 	if p.desc.Size != desc.Size {
-		return fmt.Errorf("%s: %w: planned %d bytes, got descriptor of %d", desc.Digest, transfer.ErrSizeMismatch, p.desc.Size, desc.Size)
+		return fmt.Errorf("%s: %w: planned %d bytes, got descriptor of %d", desc.Digest, manifests.ErrSizeMismatch, p.desc.Size, desc.Size)
 	}
 	dst := &boundedWriter{w: io.NewOffsetWriter(w.tmp, p.offset), desc: desc, left: desc.Size}
 	n, err := io.Copy(dst, io.LimitReader(content, desc.Size+1))
@@ -139,7 +138,7 @@ func (w *Writer) Push(ctx context.Context, desc ocispec.Descriptor, content io.R
 		return err
 	}
 	if n != desc.Size {
-		return fmt.Errorf("%s: %w: wrote %d bytes, want %d", desc.Digest, transfer.ErrSizeMismatch, n, desc.Size)
+		return fmt.Errorf("%s: %w: wrote %d bytes, want %d", desc.Digest, manifests.ErrSizeMismatch, n, desc.Size)
 	}
 	if err := ctx.Err(); err != nil {
 		return err
@@ -236,7 +235,7 @@ type boundedWriter struct {
 
 func (b *boundedWriter) Write(p []byte) (int, error) {
 	if int64(len(p)) > b.left {
-		return 0, fmt.Errorf("%s: %w: more than %d bytes", b.desc.Digest, transfer.ErrSizeMismatch, b.desc.Size)
+		return 0, fmt.Errorf("%s: %w: more than %d bytes", b.desc.Digest, manifests.ErrSizeMismatch, b.desc.Size)
 	}
 	n, err := b.w.Write(p)
 	b.left -= int64(n)

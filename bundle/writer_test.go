@@ -305,7 +305,7 @@ func TestWriterLeavesNothing(t *testing.T) {
 			testbundle.FlipBlob(t, bad, parsed.Layers[0].Digest)
 			_, err = bundle.Write(ctx, path, sources(r, nil), bundle.WriteOptions{})
 			return err
-		}, transfer.ErrDigestMismatch},
+		}, manifests.ErrDigestMismatch},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := t.TempDir()
@@ -332,7 +332,7 @@ func TestPushLongerThanPlanned(t *testing.T) {
 	defer w.Abort()
 	for _, d := range descs {
 		longer := io.MultiReader(bytes.NewReader(content[d.Digest]), strings.NewReader("extra"))
-		if err := w.Push(ctx, d, longer); !errors.Is(err, transfer.ErrSizeMismatch) {
+		if err := w.Push(ctx, d, longer); !errors.Is(err, manifests.ErrSizeMismatch) {
 			t.Fatalf("push %s with extra bytes: err = %v, want ErrSizeMismatch", d.Digest, err)
 		}
 		check(t, w.Push(ctx, d, bytes.NewReader(content[d.Digest])))

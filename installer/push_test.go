@@ -290,7 +290,7 @@ func TestPushPlainRegistry(t *testing.T) {
 		}
 		bad := image(t, res, "docker.io/library/a-bad:1").Err
 		var cerr *transfer.CopyError
-		if !errors.Is(bad, transfer.ErrDigestMismatch) || !errors.As(bad, &cerr) || cerr.Origin != transfer.Source ||
+		if !errors.Is(bad, manifests.ErrDigestMismatch) || !errors.As(bad, &cerr) || cerr.Origin != transfer.Source ||
 			!strings.Contains(bad.Error(), layer.String()) {
 			t.Errorf("a-bad: %v; want a source digest mismatch naming %s", bad, layer)
 		}

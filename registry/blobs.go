@@ -21,6 +21,7 @@ import (
 	"golang.org/x/sync/singleflight"
 
 	"github.com/ferry-oci/ferry/internal/transfer"
+	"github.com/ferry-oci/ferry/manifests"
 )
 
 // blobRoute matches a blob's URL: repository and digest.
@@ -224,7 +225,7 @@ func (v *verifier) verify(d digest.Digest, sec blobSection) error {
 
 // damaged reports whether err says a blob's bytes are not its digest's.
 func damaged(err error) bool {
-	return errors.Is(err, transfer.ErrDigestMismatch) || errors.Is(err, transfer.ErrSizeMismatch)
+	return errors.Is(err, manifests.ErrDigestMismatch) || errors.Is(err, manifests.ErrSizeMismatch)
 }
 
 // check reads a blob whole and checks it against its digest.

@@ -21,7 +21,7 @@ import (
 	"github.com/ferry-oci/ferry/bundle"
 	"github.com/ferry-oci/ferry/internal/testbundle"
 	"github.com/ferry-oci/ferry/internal/testimages"
-	"github.com/ferry-oci/ferry/internal/transfer"
+	"github.com/ferry-oci/ferry/manifests"
 )
 
 // largestBlob is the biggest blob of one fixture image, a layer.
@@ -139,7 +139,7 @@ func TestCorruptBlob(t *testing.T) {
 				t.Errorf("%s %v the corrupt layer: %s %.200s, want 500 UNKNOWN", tc.method, tc.hdr, resp.Status, got)
 			}
 		}
-		if lines := s.log.grep("error", layer.String(), transfer.ErrDigestMismatch.Error()); len(lines) != 1 {
+		if lines := s.log.grep("error", layer.String(), manifests.ErrDigestMismatch.Error()); len(lines) != 1 {
 			t.Errorf("log lines naming the corrupt layer: %q, want 1", lines)
 		}
 	})
@@ -151,7 +151,7 @@ func TestCorruptBlob(t *testing.T) {
 		}
 		defer r.Close()
 		_, err = New(context.Background(), r, Options{VerifyAll: true})
-		if !errors.Is(err, transfer.ErrDigestMismatch) || !strings.Contains(err.Error(), layer.String()) {
+		if !errors.Is(err, manifests.ErrDigestMismatch) || !strings.Contains(err.Error(), layer.String()) {
 			t.Errorf("New with VerifyAll over a corrupt layer: %v, want a digest mismatch naming %s", err, layer)
 		}
 	})
@@ -163,7 +163,7 @@ func TestCorruptBlob(t *testing.T) {
 		}
 		defer r.Close()
 		_, err = New(context.Background(), r, Options{})
-		if !errors.Is(err, transfer.ErrDigestMismatch) || !strings.Contains(err.Error(), refTools) {
+		if !errors.Is(err, manifests.ErrDigestMismatch) || !strings.Contains(err.Error(), refTools) {
 			t.Errorf("New over a corrupt manifest: %v, want a digest mismatch naming %s", err, refTools)
 		}
 	})

@@ -23,6 +23,7 @@ import (
 	"github.com/felixge/httpsnoop"
 
 	"github.com/ferry-oci/ferry/bundle"
+	"github.com/ferry-oci/ferry/manifests"
 )
 
 // DefaultShutdownTimeout is how long Serve waits for requests in flight
@@ -127,7 +128,7 @@ func New(ctx context.Context, r *bundle.Reader, opts Options) (*Server, error) {
 	}
 	if opts.Prefix != "" {
 		if _, err := reference.WithName(opts.Prefix); err != nil {
-			return nil, fmt.Errorf("%w: prefix %q: %v", ErrInvalidOptions, opts.Prefix, err)
+			return nil, fmt.Errorf("%w: prefix %q: %w: %v", ErrInvalidOptions, opts.Prefix, manifests.ErrInvalidArgument, err)
 		}
 	}
 	var auth *htpasswdAuth

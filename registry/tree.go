@@ -317,7 +317,8 @@ func (t *bundleTree) Reader(_ context.Context, p string, offset int64) (io.ReadC
 	if offset > 0 {
 		return io.NopCloser(io.NewSectionReader(sr, offset, n.size-offset)), nil
 	}
-	return io.NopCloser(&verifiedReader{r: sr, d: n.blob, size: n.size, verifier: n.blob.Verifier(), fail: t.failed}), nil
+	vr := transfer.NewVerifyReader(sr, ocispec.Descriptor{Digest: n.blob, Size: n.size})
+	return io.NopCloser(&failing{Reader: vr, fail: t.failed}), nil
 }
 
 // Stat describes a file or directory.
@@ -348,35 +349,21 @@ func (t *bundleTree) failed(err error) {
 	t.log.Errorf("bundle blob %v: the request fails", err)
 }
 
-// verifiedReader reads a whole blob from the bundle and checks it against
-// its digest as the last bytes go by. On a mismatch it withholds those bytes
-// and fails, so a client never receives a complete response with wrong bytes.
-type verifiedReader struct {
-	r        io.Reader
-	d        digest.Digest
-	size, n  int64
-	verifier digest.Verifier
+// failing reports the first error of a blob read whole through
+// transfer.VerifyReader, which withholds the last bytes of a blob that
+// does not match its digest, so a client never receives a complete
+// response with wrong bytes.
+type failing struct {
+	io.Reader
 	fail     func(error)
-	err      error
+	reported bool
 }
 
-func (v *verifiedReader) Read(p []byte) (int, error) {
-	if v.err != nil {
-		return 0, v.err
-	}
-	n, err := v.r.Read(p)
-	v.verifier.Write(p[:n])
-	v.n += int64(n)
-	switch {
-	case n > 0 && v.n == v.size && !v.verifier.Verified():
-		err = fmt.Errorf("%s: %w", v.d, transfer.ErrDigestMismatch)
-	case v.n < v.size && err == io.EOF:
-		err = fmt.Errorf("%s: %w: the bundle holds %d of its %d bytes", v.d, transfer.ErrSizeMismatch, v.n, v.size)
-	}
-	if err != nil && err != io.EOF {
-		v.err = err
-		v.fail(err)
-		return 0, err
+func (f *failing) Read(p []byte) (int, error) {
+	n, err := f.Reader.Read(p)
+	if err != nil && err != io.EOF && !f.reported {
+		f.reported = true
+		f.fail(err)
 	}
 	return n, err
 }

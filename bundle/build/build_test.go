@@ -30,7 +30,6 @@ import (
 	"github.com/ferry-oci/ferry/internal/testbundle"
 	"github.com/ferry-oci/ferry/internal/testenv"
 	"github.com/ferry-oci/ferry/internal/testimages"
-	"github.com/ferry-oci/ferry/internal/transfer"
 	"github.com/ferry-oci/ferry/manifests"
 )
 
@@ -495,7 +494,7 @@ images:
 			want       error
 		}{
 			{"truncated docker archive", "docker-archive:" + truncated + "\n", build.ErrInvalidSource},
-			{"layout blob does not match its digest", "oci:" + corruptLayout + ":app:2.0\n", transfer.ErrDigestMismatch},
+			{"layout blob does not match its digest", "oci:" + corruptLayout + ":app:2.0\n", manifests.ErrDigestMismatch},
 			{"manifest over 4 MiB", "oci:" + bigLayout + "\n", manifests.ErrManifestTooLarge},
 			{"path out of the archive", "docker-archive:" + evil + "\n", build.ErrInvalidSource},
 			{"not a docker archive", "docker-archive:" + path + "\n", build.ErrInvalidSource},

@@ -13,7 +13,6 @@ import (
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
-	"github.com/ferry-oci/ferry/internal/transfer"
 	"github.com/ferry-oci/ferry/manifests"
 )
 
@@ -84,7 +83,7 @@ func (l *LayoutDir) Fetch(_ context.Context, desc ocispec.Descriptor) (io.ReadCl
 	}
 	f, err := l.root.Open(blobName(desc.Digest))
 	if errors.Is(err, fs.ErrNotExist) {
-		return nil, fmt.Errorf("oci layout %s: blob %s: %w", l.dir, desc.Digest, transfer.ErrNotFound)
+		return nil, fmt.Errorf("oci layout %s: blob %s: %w", l.dir, desc.Digest, manifests.ErrNotFound)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("oci layout %s: blob %s: %w", l.dir, desc.Digest, err)

@@ -258,7 +258,7 @@ func (rt router) learn(ctx context.Context, f transfer.Fetcher, root ocispec.Des
 func (rt router) Fetch(ctx context.Context, desc ocispec.Descriptor) (io.ReadCloser, error) {
 	f, ok := rt[desc.Digest]
 	if !ok {
-		return nil, fmt.Errorf("%s: %w", desc.Digest, transfer.ErrNotFound)
+		return nil, fmt.Errorf("%s: %w", desc.Digest, manifests.ErrNotFound)
 	}
 	return f.Fetch(ctx, desc)
 }

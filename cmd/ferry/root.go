@@ -21,7 +21,8 @@ const (
 	exitUsage   = 2
 )
 
-// usageError marks errors in how ferry was called.
+// usageError marks errors in how ferry was called; it is a
+// manifests.ErrInvalidArgument, like the library's own usage errors.
 type usageError struct{ error }
 
 // shownError is a command's error whose details the command has already
@@ -41,6 +42,22 @@ func shown(err error, format string, args ...any) error {
 		return nil
 	}
 	return shownError{summary: fmt.Sprintf(format, args...), err: err}
+}
+
+// Is makes a usageError match manifests.ErrInvalidArgument.
+func (usageError) Is(target error) bool { return target == manifests.ErrInvalidArgument }
+
+// exitCode maps an error to ferry's exit code, the one place that does: a
+// usage error (a bad flag, or an option a package refused with
+// manifests.ErrInvalidArgument) is 2, any other failure 1.
+func exitCode(err error) int {
+	switch {
+	case err == nil:
+		return exitOK
+	case errors.Is(err, manifests.ErrInvalidArgument):
+		return exitUsage
+	}
+	return exitFailure
 }
 
 // globalOptions are the flags every command has.
@@ -115,12 +132,14 @@ func execute(ctx context.Context, args []string, out, errOut io.Writer) int {
 	if errors.As(context.Cause(ctx), &intr) {
 		return intr.exitCode()
 	}
-	var ue usageError
-	if !g.parsed || errors.As(err, &ue) || errors.Is(err, manifests.ErrInvalidArgument) {
-		fmt.Fprintf(errOut, "Run '%s --help' for usage.\n", cmd.CommandPath())
-		return exitUsage
+	code := exitCode(err)
+	if !g.parsed {
+		code = exitUsage
 	}
-	return exitFailure
+	if code == exitUsage {
+		fmt.Fprintf(errOut, "Run '%s --help' for usage.\n", cmd.CommandPath())
+	}
+	return code
 }
 
 // printJSON writes v as indented JSON to the command's output.

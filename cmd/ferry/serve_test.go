@@ -199,7 +199,7 @@ func TestServeCommandErrors(t *testing.T) {
 		{"port in use", []string{"serve", path, "--plain-http", "--listen", busy.Addr().String()}, exitFailure, []string{busy.Addr().String(), "address already in use"}},
 		{"missing certificate", append([]string{"serve", path, "--tls-cert", filepath.Join(dir, "srv.crt"), "--tls-key", certs.KeyFile}, listen...), exitFailure, []string{"srv.crt", "no such file"}},
 		{"missing htpasswd", append([]string{"serve", path, "--plain-http", "--htpasswd", filepath.Join(dir, "users")}, listen...), exitFailure, []string{"htpasswd", "users", "no such file"}},
-		{"bad prefix", append([]string{"serve", path, "--plain-http", "--prefix", "UP"}, listen...), exitFailure, []string{"prefix", "UP"}},
+		{"bad prefix", append([]string{"serve", path, "--plain-http", "--prefix", "UP"}, listen...), exitUsage, []string{"prefix", "UP"}},
 		{"bad verify", []string{"serve", path, "--plain-http", "--verify", "half"}, exitUsage, []string{"--verify"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

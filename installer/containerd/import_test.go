@@ -283,7 +283,7 @@ func TestImport(t *testing.T) {
 		res, err := containerd.Import(context.Background(), corrupt, opts)
 		var cerr *transfer.CopyError
 		switch {
-		case !errors.Is(err, manifests.ErrImagesFailed) || !errors.Is(err, transfer.ErrDigestMismatch):
+		case !errors.Is(err, manifests.ErrImagesFailed) || !errors.Is(err, manifests.ErrDigestMismatch):
 			t.Fatalf("import of a corrupt bundle: %v, want manifests.ErrImagesFailed and ErrDigestMismatch", err)
 		case !errors.As(err, &cerr) || cerr.Desc.Digest != badLayer || cerr.Origin != transfer.Source:
 			t.Fatalf("error %v does not name the source blob %s", err, badLayer)

@@ -13,6 +13,7 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/ferry-oci/ferry/internal/transfer"
+	"github.com/ferry-oci/ferry/manifests"
 )
 
 // graph is a small two-platform index over a shared layer, in a Memory.
@@ -166,7 +167,7 @@ func TestCopyRefusesBadBytes(t *testing.T) {
 	g := newGraph(t)
 	dst := &recorder{Memory: transfer.NewMemory()}
 	_, err := transfer.Copy(context.Background(), lying{g.src}, dst, g.index, transfer.Options{})
-	if !errors.Is(err, transfer.ErrDigestMismatch) {
+	if !errors.Is(err, manifests.ErrDigestMismatch) {
 		t.Fatalf("error %v, want ErrDigestMismatch", err)
 	}
 	var ce *transfer.CopyError
@@ -189,9 +190,9 @@ func TestVerifyReader(t *testing.T) {
 		want  error
 	}{
 		{"right bytes", content, nil},
-		{"short", content[:5], transfer.ErrSizeMismatch},
-		{"long", append(append([]byte{}, content...), '!'), transfer.ErrSizeMismatch},
-		{"wrong bytes", []byte("HELLO, BUNDLE"), transfer.ErrDigestMismatch},
+		{"short", content[:5], manifests.ErrSizeMismatch},
+		{"long", append(append([]byte{}, content...), '!'), manifests.ErrSizeMismatch},
+		{"wrong bytes", []byte("HELLO, BUNDLE"), manifests.ErrDigestMismatch},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

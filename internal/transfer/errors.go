@@ -7,19 +7,12 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 )
 
-// Sentinel errors of the transfer package, wrapped with the digest concerned.
-var (
-	// ErrDigestMismatch means a blob's bytes do not hash to its digest.
-	ErrDigestMismatch = errors.New("digest mismatch")
-	// ErrSizeMismatch means a blob has more or fewer bytes than its descriptor says.
-	ErrSizeMismatch = errors.New("size mismatch")
-	// ErrNotFound means a blob is not in the store asked.
-	ErrNotFound = errors.New("not found")
-	// ErrMounted is returned by a Pusher that stored a blob without
-	// reading its content (a registry's cross-repository mount); the copy
-	// counts it as mounted.
-	ErrMounted = errors.New("mounted instead of sent")
-)
+// ErrMounted is returned by a Pusher that stored a blob without reading
+// its content (a registry's cross-repository mount); the copy counts it as
+// mounted. It is a signal between the engine and its ends, not a failure;
+// failures wrap the sentinels of package manifests (ErrNotFound,
+// ErrDigestMismatch, ErrSizeMismatch, ...).
+var ErrMounted = errors.New("mounted instead of sent")
 
 // Origin says which end of a copy failed.
 type Origin string

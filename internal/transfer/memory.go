@@ -10,6 +10,8 @@ import (
 
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/ferry-oci/ferry/manifests"
 )
 
 // Memory is a Target and Fetcher that keeps small blobs (indexes, manifests,
@@ -39,7 +41,7 @@ func (m *Memory) Fetch(_ context.Context, desc ocispec.Descriptor) (io.ReadClose
 	b, ok := m.blobs[desc.Digest]
 	m.mu.RUnlock()
 	if !ok {
-		return nil, fmt.Errorf("%s: %w", desc.Digest, ErrNotFound)
+		return nil, fmt.Errorf("%s: %w", desc.Digest, manifests.ErrNotFound)
 	}
 	return io.NopCloser(bytes.NewReader(b)), nil
 }
@@ -70,13 +72,13 @@ type Overlay []Fetcher
 
 // Fetch implements Fetcher.
 func (o Overlay) Fetch(ctx context.Context, desc ocispec.Descriptor) (io.ReadCloser, error) {
-	err := fmt.Errorf("%s: %w", desc.Digest, ErrNotFound)
+	err := fmt.Errorf("%s: %w", desc.Digest, manifests.ErrNotFound)
 	for _, f := range o {
 		rc, ferr := f.Fetch(ctx, desc)
 		if ferr == nil {
 			return rc, nil
 		}
-		if !errors.Is(ferr, ErrNotFound) {
+		if !errors.Is(ferr, manifests.ErrNotFound) {
 			err = ferr
 		}
 	}

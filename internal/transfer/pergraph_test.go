@@ -12,6 +12,7 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/ferry-oci/ferry/internal/transfer"
+	"github.com/ferry-oci/ferry/manifests"
 )
 
 // siblings are two images in one Memory: A has a healthy base layer and a
@@ -102,7 +103,7 @@ func TestSiblingFailureNeverFailsAHealthyGraph(t *testing.T) {
 	if err := c.Copy(context.Background(), s, s.b); err != nil {
 		t.Fatalf("healthy image B failed because of its sibling: %v", err)
 	}
-	if err := <-errA; !errors.Is(err, transfer.ErrDigestMismatch) {
+	if err := <-errA; !errors.Is(err, manifests.ErrDigestMismatch) {
 		t.Fatalf("image A: %v, want ErrDigestMismatch", err)
 	}
 	for _, d := range []ocispec.Descriptor{s.b, s.configB, s.base} {

@@ -6,12 +6,17 @@ import (
 
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/ferry-oci/ferry/manifests"
 )
 
-// VerifyReader passes a blob's bytes through while hashing them. At the end
-// it returns ErrDigestMismatch or ErrSizeMismatch instead of io.EOF when the
-// bytes are not the descriptor's, and it never yields more than desc.Size
-// bytes.
+// VerifyReader passes a blob's bytes through while hashing them; it is
+// ferry's one verifying reader (the copy engine's, and the embedded
+// registry's when it serves a blob whole). It never yields more than
+// desc.Size bytes, and it withholds the read that completes the blob when
+// the digest does not match, so a reader never gets a whole blob of wrong
+// bytes: that read, and every one after it, returns an error wrapping
+// manifests.ErrDigestMismatch or manifests.ErrSizeMismatch instead.
 type VerifyReader struct {
 	r        io.Reader
 	desc     ocispec.Descriptor
@@ -35,26 +40,37 @@ func (v *VerifyReader) Read(p []byte) (int, error) {
 		return 0, v.err
 	}
 	n, err := v.r.Read(p)
-	if v.n+int64(n) > v.desc.Size {
-		n = int(v.desc.Size - v.n)
-		err = fmt.Errorf("%s: %w: more than %d bytes", v.desc.Digest, ErrSizeMismatch, v.desc.Size)
-	}
-	v.n += int64(n)
-	v.verifier.Write(p[:n])
-	if err == io.EOF {
+	switch {
+	case v.n+int64(n) > v.desc.Size:
+		err = fmt.Errorf("%s: %w: more than %d bytes", v.desc.Digest, manifests.ErrSizeMismatch, v.desc.Size)
+	case err == io.EOF:
+		v.add(p[:n])
 		err = v.check()
+	default:
+		v.add(p[:n])
+		if n > 0 && v.n == v.desc.Size && !v.verifier.Verified() {
+			err = fmt.Errorf("%s: %w", v.desc.Digest, manifests.ErrDigestMismatch)
+		}
 	}
-	if err != nil {
+	if err != nil && err != io.EOF {
+		v.err = err
+		return 0, err
+	}
+	if err == io.EOF {
 		v.err = err
 	}
 	return n, err
 }
 
+func (v *VerifyReader) add(p []byte) {
+	v.n += int64(len(p))
+	v.verifier.Write(p)
+}
+
 // Verify reads what is left and reports whether the whole blob was right.
 func (v *VerifyReader) Verify() error {
 	if v.err == nil {
-		_, err := io.Copy(io.Discard, v)
-		if err != nil {
+		if _, err := io.Copy(io.Discard, v); err != nil {
 			return err
 		}
 	}
@@ -66,10 +82,10 @@ func (v *VerifyReader) Verify() error {
 
 func (v *VerifyReader) check() error {
 	if v.n != v.desc.Size {
-		return fmt.Errorf("%s: %w: got %d bytes, want %d", v.desc.Digest, ErrSizeMismatch, v.n, v.desc.Size)
+		return fmt.Errorf("%s: %w: got %d bytes, want %d", v.desc.Digest, manifests.ErrSizeMismatch, v.n, v.desc.Size)
 	}
 	if !v.verifier.Verified() {
-		return fmt.Errorf("%s: %w", v.desc.Digest, ErrDigestMismatch)
+		return fmt.Errorf("%s: %w", v.desc.Digest, manifests.ErrDigestMismatch)
 	}
 	return io.EOF
 }

@@ -50,6 +50,9 @@ type Image struct {
 	Descriptor ocispec.Descriptor
 }
 
+// ImageName is an image's name, for manifests.SelectImages.
+func ImageName(img Image) string { return img.Name }
+
 // NewReader reads a bundle of size bytes from ra.
 func NewReader(ra io.ReaderAt, size int64) (*Reader, error) {
 	idx, err := tarindex.Scan(ra, size)

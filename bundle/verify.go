@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"runtime"
 	"slices"
 	"sort"
 	"strings"
@@ -14,6 +13,7 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/ferry-oci/ferry/internal/transfer"
 	"github.com/ferry-oci/ferry/manifests"
 )
 
@@ -84,6 +84,9 @@ func (p Problem) Unwrap() error { return p.Err }
 // ErrVerifyFailed and every problem's Err, and names the first few bad
 // blobs and their images. Other errors (cancellation, say) return no report.
 func Verify(ctx context.Context, r *Reader, opts VerifyOptions) (*VerifyReport, error) {
+	if err := transfer.CheckJobs(opts.Jobs); err != nil {
+		return nil, err
+	}
 	g, err := r.walkGraph(ctx)
 	if err != nil {
 		return nil, err
@@ -259,11 +262,8 @@ func (r *Reader) readChildren(desc ocispec.Descriptor) ([]ocispec.Descriptor, er
 // hashAll hashes every blob not checked yet, jobs at a time, and records
 // the ones whose bytes do not match their digest.
 func (g *graph) hashAll(ctx context.Context, r *Reader, digests []digest.Digest, jobs int) error {
-	if jobs <= 0 {
-		jobs = runtime.GOMAXPROCS(0)
-	}
 	eg, ectx := errgroup.WithContext(ctx)
-	eg.SetLimit(jobs)
+	eg.SetLimit(transfer.Jobs(jobs))
 	for _, d := range digests {
 		if n := g.nodes[d]; n != nil && (n.checked || n.err != nil) {
 			continue

@@ -62,6 +62,9 @@ type WriteResult struct {
 // then plans the tar and streams every blob to its place, shared blobs
 // once. On any error or cancellation no file is left at path.
 func Write(ctx context.Context, path string, images []Source, opts WriteOptions) (*WriteResult, error) {
+	if err := transfer.CheckJobs(opts.Jobs); err != nil {
+		return nil, err
+	}
 	if opts.Base != nil {
 		if err := opts.Base.CheckComplete(); err != nil {
 			return nil, fmt.Errorf("base: %w", err)
@@ -136,15 +139,12 @@ type plan struct {
 }
 
 func planImages(ctx context.Context, images []Source, jobs int, base *Reader) (*plan, error) {
-	if jobs <= 0 {
-		jobs = transfer.DefaultJobs
-	}
 	p := &plan{graphs: transfer.NewMemory(), borrowed: map[digest.Digest]bool{}}
 	var mu sync.Mutex
 	blobs := map[digest.Digest]ocispec.Descriptor{}
 	names := map[string]digest.Digest{}
 	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(jobs)
+	g.SetLimit(transfer.Jobs(jobs))
 	for _, img := range images {
 		if prev, dup := names[img.Name]; dup {
 			if prev != img.Root.Digest {

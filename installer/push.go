@@ -1,10 +1,8 @@
 package installer
 
 import (
-	"cmp"
 	"context"
 	"fmt"
-	"path"
 	"strings"
 	"sync"
 	"time"
@@ -34,8 +32,7 @@ type PushOptions struct {
 	// reg.local/docker.io/library/nginx:1.25.
 	KeepHost bool
 	// Images, when set, selects the images whose name matches one of
-	// these path.Match globs, tried on the name with and without its
-	// registry host, with and without its tag ("library/*").
+	// these patterns (manifests.SelectImages has the glob rule).
 	Images []string
 	// Platforms, when set, pushes each index filtered to these platforms:
 	// a new index with a new digest. An image that lacks one fails.
@@ -120,11 +117,14 @@ type pushPlan struct {
 // registry unreachable, credentials refused) return a nil result.
 func Push(ctx context.Context, r *bundle.Reader, opts PushOptions) (*PushResult, error) {
 	start := time.Now()
+	if err := transfer.CheckJobs(opts.Jobs); err != nil {
+		return nil, err
+	}
 	host, prefix, err := parseDestination(opts.To)
 	if err != nil {
 		return nil, err
 	}
-	images, err := selectImages(r.Images(), opts.Images)
+	images, err := manifests.SelectImages(r.Images(), bundle.ImageName, opts.Images)
 	if err != nil {
 		return nil, err
 	}
@@ -183,47 +183,6 @@ func parseDestination(to string) (host, prefix string, err error) {
 		}
 	}
 	return host, prefix, nil
-}
-
-// selectImages returns the images that match one of globs (all without globs).
-func selectImages(images []bundle.Image, globs []string) ([]bundle.Image, error) {
-	if len(globs) == 0 {
-		return images, nil
-	}
-	for _, g := range globs {
-		if _, err := path.Match(g, ""); err != nil {
-			return nil, fmt.Errorf("%w: --image %q: %v", manifests.ErrInvalidArgument, g, err)
-		}
-	}
-	var out []bundle.Image
-	for _, img := range images {
-		if matchImage(img.Name, globs) {
-			out = append(out, img)
-		}
-	}
-	if len(out) == 0 {
-		return nil, fmt.Errorf("%w: %s", manifests.ErrNoImages, strings.Join(globs, ", "))
-	}
-	return out, nil
-}
-
-func matchImage(name string, globs []string) bool {
-	names := []string{name}
-	if host, repo, tag, err := manifests.SplitReference(name); err == nil {
-		sep := ":"
-		if strings.HasPrefix(tag, "@") {
-			sep = ""
-		}
-		names = append(names, repo+sep+tag, host+"/"+repo, repo)
-	}
-	for _, g := range globs {
-		for _, n := range names {
-			if ok, _ := path.Match(g, n); ok {
-				return true
-			}
-		}
-	}
-	return false
 }
 
 // prepare maps the image to its destination and reads (and, with
@@ -302,7 +261,7 @@ func (p *pusher) run(ctx context.Context, plans []*pushPlan) {
 		}
 	}
 	var g errgroup.Group
-	g.SetLimit(cmp.Or(max(p.opts.Jobs, 0), transfer.DefaultJobs))
+	g.SetLimit(transfer.Jobs(p.opts.Jobs))
 	for _, plan := range plans {
 		if plan.result.Err != nil {
 			fail(plan)

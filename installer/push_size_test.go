@@ -17,7 +17,6 @@ import (
 	"github.com/ferry-oci/ferry/internal/testbundle"
 	"github.com/ferry-oci/ferry/internal/testenv"
 	"github.com/ferry-oci/ferry/internal/testimages"
-	"github.com/ferry-oci/ferry/internal/transfer"
 	"github.com/ferry-oci/ferry/manifests"
 )
 
@@ -64,7 +63,7 @@ func TestPushWrongDeclaredSize(t *testing.T) {
 			}
 			bad := image(t, res, "docker.io/library/b-bad:1").Err
 			t.Logf("b-bad: %v", bad)
-			if !errors.Is(bad, transfer.ErrSizeMismatch) || !strings.Contains(bad.Error(), layer.Digest.String()) ||
+			if !errors.Is(bad, manifests.ErrSizeMismatch) || !strings.Contains(bad.Error(), layer.Digest.String()) ||
 				!strings.Contains(bad.Error(), "b-bad") {
 				t.Errorf("b-bad: %v; want a size mismatch naming the image and %s", bad, layer.Digest)
 			}

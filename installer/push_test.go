@@ -463,7 +463,7 @@ func TestPushDryRun(t *testing.T) {
 		{"glob with host and tag", installer.PushOptions{To: "reg.invalid", Images: []string{"quay.io/org/single:2", "docker.io/library/multi"}}, []string{
 			"reg.invalid/library/multi:1", "reg.invalid/org/single:2"}, nil},
 		{"no match", installer.PushOptions{To: "reg.invalid", Images: []string{"nothing/*"}}, nil, manifests.ErrNoImages},
-		{"bad glob", installer.PushOptions{To: "reg.invalid", Images: []string{"["}}, nil, manifests.ErrInvalidArgument},
+		{"empty pattern", installer.PushOptions{To: "reg.invalid", Images: []string{""}}, nil, manifests.ErrInvalidArgument},
 		{"no destination", installer.PushOptions{}, nil, manifests.ErrInvalidArgument},
 		{"scheme", installer.PushOptions{To: "https://reg.invalid"}, nil, manifests.ErrInvalidArgument},
 		{"bad prefix", installer.PushOptions{To: "reg.invalid/UPPER"}, nil, manifests.ErrInvalidArgument},

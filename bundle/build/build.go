@@ -94,6 +94,9 @@ func (e *EntryError) Unwrap() error { return e.Err }
 // platform, a combine made a new index, or a docker archive was converted.
 func Build(ctx context.Context, opts Options) (*Result, error) {
 	start := time.Now()
+	if err := transfer.CheckJobs(opts.Jobs); err != nil {
+		return nil, err
+	}
 	if opts.List == nil || len(opts.List.Images) == 0 {
 		return nil, fmt.Errorf("build: %w: no images", manifests.ErrInvalidImageList)
 	}
@@ -158,7 +161,7 @@ func (r *resolver) resolveAll(ctx context.Context) ([]bundle.Source, []*EntryErr
 	results := make([][]bundle.Source, len(r.opts.List.Images))
 	failures := make([]*EntryError, len(r.opts.List.Images))
 	var g errgroup.Group
-	g.SetLimit(max(r.opts.Jobs, transfer.DefaultJobs))
+	g.SetLimit(transfer.Jobs(r.opts.Jobs))
 	for i, spec := range r.opts.List.Images {
 		g.Go(func() error {
 			srcs, err := r.resolve(ctx, spec)

@@ -15,6 +15,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/ferry-oci/ferry/internal/tarindex"
+	"github.com/ferry-oci/ferry/internal/transfer"
 	"github.com/ferry-oci/ferry/manifests"
 )
 
@@ -159,7 +160,7 @@ func (c *converter) convert(ctx context.Context, e dockerManifestEntry) (*Archiv
 	}
 	layers := make([]ocispec.Descriptor, len(e.Layers))
 	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(max(c.jobs, 1))
+	g.SetLimit(transfer.Jobs(c.jobs))
 	for i, name := range e.Layers {
 		g.Go(func() error {
 			d, err := c.compressLayer(gctx, name, img.RootFS.DiffIDs[i])

@@ -17,6 +17,7 @@ import (
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
+	"github.com/ferry-oci/ferry/internal/transfer"
 	"github.com/ferry-oci/ferry/manifests"
 )
 
@@ -48,9 +49,7 @@ func NewRegistries(opts RegistryOptions) (*Registries, error) {
 	if opts.Keychain == nil {
 		opts.Keychain = authn.DefaultKeychain
 	}
-	if opts.Jobs <= 0 {
-		opts.Jobs = 8
-	}
+	opts.Jobs = transfer.Jobs(opts.Jobs)
 	base := opts.Transport
 	if base == nil {
 		base = remote.DefaultTransport

@@ -14,7 +14,6 @@ import (
 	"github.com/opencontainers/go-digest"
 	"github.com/spf13/cobra"
 
-	"github.com/ferry-oci/ferry/internal/transfer"
 	"github.com/ferry-oci/ferry/manifests"
 )
 
@@ -87,7 +86,7 @@ makes the full bundle from the base and the delta.`,
 	fl.BoolVar(&f.allowMissingPlatforms, "allow-missing-platforms", false, "keep images that lack some requested platforms")
 	fl.BoolVar(&f.keepGoing, "keep-going", false, "write the bundle without the images that fail, name them, and exit 1")
 	fl.StringArrayVar(&f.insecure, "insecure-registry", nil, "registry HOST[:PORT] reachable over plain HTTP or unverified TLS (repeatable)")
-	fl.IntVar(&f.jobs, "jobs", transfer.DefaultJobs, "blobs downloaded at once")
+	fl.IntVar(&f.jobs, "jobs", 0, "blobs downloaded at once (0: 8)")
 	fl.StringVar(&f.referrers, "referrers", string(build.ReferrersAll), "referrers carried with the images: all or none")
 	fl.StringArrayVar(&f.artifactTypes, "artifact-type", nil, "carry only referrers of this artifact type (repeatable)")
 	fl.StringArrayVar(&f.bases, "base", nil, "write a delta holding only the layers this bundle lacks (repeatable, bases first)")

@@ -10,7 +10,6 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/ferry-oci/ferry/installer/containerd"
-	"github.com/ferry-oci/ferry/internal/transfer"
 )
 
 func init() { commands = append(commands, newImportCommand) }
@@ -54,8 +53,8 @@ still names the whole index. Run it as root (containerd's socket is root's).`,
 	}
 	fl := cmd.Flags()
 	bindImportFlags(fl, &opts)
-	fl.StringArrayVar(&opts.Images, "image", nil, "import only images matching this glob, e.g. 'tkestack/*' (repeatable)")
-	fl.IntVar(&opts.Jobs, "jobs", transfer.DefaultJobs, "blobs written at once")
+	fl.StringArrayVar(&opts.Images, "image", nil, "import only images matching this pattern, e.g. 'tkestack/*' (see README: Selecting images; repeatable)")
+	fl.IntVar(&opts.Jobs, "jobs", 0, "blobs written at once (0: 8)")
 	return cmd
 }
 

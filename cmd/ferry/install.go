@@ -13,7 +13,6 @@ import (
 	"github.com/ferry-oci/ferry/bundle/signature"
 	"github.com/ferry-oci/ferry/installer"
 	"github.com/ferry-oci/ferry/installer/containerd"
-	"github.com/ferry-oci/ferry/internal/transfer"
 )
 
 func init() { commands = append(commands, newInstallCommand) }
@@ -78,7 +77,7 @@ bundle after its bases (install release-1.0.tar upgrade-1.1.tar).`,
 	f.pushFlags.bind(fl, "push-", &f.pushOpts)
 	fl.DurationVar(&f.serveFor, "serve-for", 0, "keep serving this long after the steps (default: until interrupted)")
 	fl.BoolVar(&f.noServe, "no-serve", false, "stop serving as soon as the steps are done")
-	fl.IntVar(&f.jobs, "jobs", transfer.DefaultJobs, "blobs in flight at once, per step")
+	fl.IntVar(&f.jobs, "jobs", 0, "blobs in flight at once, per step (0: 8)")
 	return cmd
 }
 

@@ -7,7 +7,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/ferry-oci/ferry/bundle"
-	"github.com/ferry-oci/ferry/internal/transfer"
 )
 
 func init() { commands = append(commands, newMergeCommand) }
@@ -62,6 +61,6 @@ or lack blobs it borrows, are refused.`,
 		},
 	}
 	bindBundlePath(cmd, &output, "full bundle to write")
-	cmd.Flags().IntVar(&jobs, "jobs", transfer.DefaultJobs, "blobs copied at once")
+	cmd.Flags().IntVar(&jobs, "jobs", 0, "blobs copied at once (0: 8)")
 	return cmd
 }

@@ -10,7 +10,6 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/ferry-oci/ferry/installer"
-	"github.com/ferry-oci/ferry/internal/transfer"
 	"github.com/ferry-oci/ferry/manifests"
 )
 
@@ -55,9 +54,9 @@ used only with --plain-http, for localhost and private addresses too.`,
 	}
 	fl := cmd.Flags()
 	f.bind(fl, "", &opts)
-	fl.StringArrayVar(&opts.Images, "image", nil, "push only images matching this glob, with or without host and tag (repeatable)")
+	fl.StringArrayVar(&opts.Images, "image", nil, "push only images matching this pattern, e.g. 'library/*' (see README: Selecting images; repeatable)")
 	fl.StringArrayVar(&f.platforms, "platform", nil, "push indexes filtered to these platforms, os/arch[/variant][,...] (changes their digests)")
-	fl.IntVarP(&opts.Jobs, "jobs", "j", transfer.DefaultJobs, "blobs in flight at once")
+	fl.IntVarP(&opts.Jobs, "jobs", "j", 0, "blobs in flight at once (0: 8)")
 	fl.BoolVar(&opts.FailFast, "fail-fast", false, "stop at the first failed image")
 	fl.BoolVar(&opts.DryRun, "dry-run", false, "list what would be pushed where, without contacting the registry")
 	return cmd
@@ -80,9 +79,6 @@ func (f *pushFlags) bind(fl *pflag.FlagSet, prefix string, opts *installer.PushO
 func (f *pushFlags) complete(cmd *cobra.Command, opts *installer.PushOptions) error {
 	if opts.To == "" {
 		return usageError{fmt.Errorf("--%sto is required", f.prefix)}
-	}
-	if opts.Jobs < 1 {
-		return usageError{fmt.Errorf("--jobs must be at least 1, not %d", opts.Jobs)}
 	}
 	if (opts.Username != "") != f.passwordStdin {
 		return usageError{fmt.Errorf("--%[1]susername and --%[1]spassword-stdin go together", f.prefix)}

@@ -71,8 +71,8 @@ func TestPushCommandUsage(t *testing.T) {
 		{"username without password", []string{"push", path, "--to", "reg.invalid", "--username", "u"}, exitUsage},
 		{"password without username", []string{"push", path, "--to", "reg.invalid", "--password-stdin"}, exitUsage},
 		{"bad platform", []string{"push", path, "--to", "reg.invalid", "--platform", "linux"}, exitUsage},
-		{"bad glob", []string{"push", path, "--to", "reg.invalid", "--image", "["}, exitUsage},
-		{"no jobs", []string{"push", path, "--to", "reg.invalid", "--jobs", "0"}, exitUsage},
+		{"empty pattern", []string{"push", path, "--to", "reg.invalid", "--image", ""}, exitUsage},
+		{"negative jobs", []string{"push", path, "--to", "reg.invalid", "--jobs", "-1"}, exitUsage},
 		{"missing bundle", []string{"push", filepath.Join(t.TempDir(), "none.tar"), "--to", "reg.invalid"}, exitFailure},
 		{"no image matches", []string{"push", path, "--to", "reg.invalid", "--image", "nothing", "--dry-run"}, exitFailure},
 	} {

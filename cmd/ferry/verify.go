@@ -8,7 +8,7 @@ import (
 
 	"github.com/ferry-oci/ferry/bundle"
 	"github.com/ferry-oci/ferry/bundle/signature"
-	"github.com/ferry-oci/ferry/installer/containerd"
+	"github.com/ferry-oci/ferry/manifests"
 )
 
 func init() { commands = append(commands, newVerifyCommand) }
@@ -67,7 +67,7 @@ of its digest by that key; unsigned images and bad signatures are named.`,
 			res := verifyResult{VerifyReport: rep}
 			var serr error
 			if key != nil {
-				selected, err := containerd.MatchImages(r.Images(), images)
+				selected, err := manifests.SelectImages(r.Images(), bundle.ImageName, images)
 				if err != nil {
 					return usageError{err}
 				}
@@ -87,7 +87,7 @@ of its digest by that key; unsigned images and bad signatures are named.`,
 		},
 	}
 	cmd.Flags().BoolVar(&fast, "fast", false, "check sizes and the graph only, without hashing every blob")
-	cmd.Flags().IntVar(&opts.Jobs, "jobs", 0, "blobs hashed at once (default: one per CPU)")
+	cmd.Flags().IntVar(&opts.Jobs, "jobs", 0, "blobs hashed at once (0: 8)")
 	cmd.Flags().StringArrayVar(&bases, "base", nil, "base bundle of a delta, checked with it (repeatable, in order)")
 	cmd.Flags().StringVar(&keyFile, "key", "", "PEM public key: check that every image carries a cosign signature by it")
 	cmd.Flags().StringArrayVar(&images, "image", nil, "with --key, check only the images matching this glob (repeatable)")

@@ -137,20 +137,23 @@ type contentTarget struct {
 // lease unless covered; a present index or manifest gets any GC label it
 // lacks, and covers its children.
 func (t *contentTarget) Exists(ctx context.Context, desc ocispec.Descriptor) (bool, error) {
+	t.mu.Lock()
+	covered := t.covered[desc.Digest]
+	t.mu.Unlock()
+	// Lease first, then look: a blob seen present is then held even if
+	// containerd's garbage collector (say, after an earlier import's
+	// lease ended) runs between the two calls.
+	if !covered {
+		if err := t.leases.AddResource(ctx, t.lease, leases.Resource{ID: desc.Digest.String(), Type: "content"}); err != nil {
+			return false, fmt.Errorf("lease %s: %w", desc.Digest, err)
+		}
+	}
 	info, err := t.store.Info(ctx, desc.Digest)
 	if errdefs.IsNotFound(err) {
 		return false, nil
 	}
 	if err != nil {
 		return false, err
-	}
-	t.mu.Lock()
-	covered := t.covered[desc.Digest]
-	t.mu.Unlock()
-	if !covered {
-		if err := t.leases.AddResource(ctx, t.lease, leases.Resource{ID: desc.Digest.String(), Type: "content"}); err != nil {
-			return false, fmt.Errorf("lease %s: %w", desc.Digest, err)
-		}
 	}
 	if !manifests.IsGraphNode(desc.MediaType) {
 		return true, nil

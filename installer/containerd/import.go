@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"path"
 	"strings"
 	"time"
 
@@ -62,7 +61,7 @@ type ImportOptions struct {
 	// Snapshotter is the snapshotter to unpack into; "" means DefaultSnapshotter.
 	Snapshotter string
 	// Images, when set, imports only the images whose name matches one of
-	// these globs (see MatchImages).
+	// these patterns (manifests.SelectImages has the glob rule).
 	Images []string
 	// Jobs bounds the blobs written, and the images unpacked, at once; 0
 	// means transfer.DefaultJobs.
@@ -166,7 +165,10 @@ func Import(ctx context.Context, r *bundle.Reader, opts ImportOptions) (*ImportR
 	if err != nil {
 		return nil, err
 	}
-	selected, err := MatchImages(r.Images(), plan.Images)
+	if len(r.Images()) == 0 {
+		return nil, fmt.Errorf("bundle: %w", manifests.ErrNoImages)
+	}
+	selected, err := manifests.SelectImages(r.Images(), bundle.ImageName, plan.Images)
 	if err != nil {
 		return nil, err
 	}
@@ -267,9 +269,10 @@ func newImportPlan(ctx context.Context, opts ImportOptions) (*importPlan, error)
 	if p.Snapshotter == "" {
 		p.Snapshotter = DefaultSnapshotter
 	}
-	if p.Jobs <= 0 {
-		p.Jobs = transfer.DefaultJobs
+	if err := transfer.CheckJobs(p.Jobs); err != nil {
+		return nil, err
 	}
+	p.Jobs = transfer.Jobs(p.Jobs)
 	p.unpack, p.match = platforms.DefaultSpec(), platforms.Default()
 	if p.Platform != "" {
 		spec, err := manifests.ParsePlatform(p.Platform)
@@ -464,62 +467,4 @@ func digestName(name string, d digest.Digest) string {
 		return ""
 	}
 	return canonical.String()
-}
-
-// MatchImages returns the images whose name matches one of the glob
-// patterns (path.Match syntax), or all of them when there are no patterns.
-// A pattern is tried against the full reference and its shorter forms, so
-// "tkestack/*", "docker.io/tkestack/*:v1", "nginx" and "nginx:1.25" all
-// select what they say. A pattern that matches nothing is an error
-// wrapping manifests.ErrNoImages.
-func MatchImages(imgs []bundle.Image, patterns []string) ([]bundle.Image, error) {
-	if len(patterns) == 0 {
-		if len(imgs) == 0 {
-			return nil, fmt.Errorf("bundle: %w", manifests.ErrNoImages)
-		}
-		return imgs, nil
-	}
-	used := make([]bool, len(patterns))
-	var out []bundle.Image
-	for _, img := range imgs {
-		forms := nameForms(img.Name)
-		matched := false
-		for i, pat := range patterns {
-			for _, f := range forms {
-				ok, err := path.Match(pat, f)
-				if err != nil {
-					return nil, fmt.Errorf("%w: image pattern %q: %w", manifests.ErrInvalidArgument, pat, err)
-				}
-				if ok {
-					used[i], matched = true, true
-					break
-				}
-			}
-		}
-		if matched {
-			out = append(out, img)
-		}
-	}
-	for i, ok := range used {
-		if !ok {
-			return nil, fmt.Errorf("image pattern %q: %w in the bundle", patterns[i], manifests.ErrNoImages)
-		}
-	}
-	return out, nil
-}
-
-// nameForms returns a reference and its shorter forms: without the
-// registry host, as docker shows it, and each without its tag or digest.
-func nameForms(name string) []string {
-	named, err := reference.ParseNormalizedNamed(name)
-	if err != nil {
-		return []string{name}
-	}
-	suffix := strings.TrimPrefix(reference.FamiliarString(named), reference.FamiliarName(named))
-	p := reference.Path(named)
-	return []string{
-		name, named.Name(),
-		p + suffix, p,
-		reference.FamiliarString(named), reference.FamiliarName(named),
-	}
 }

@@ -73,7 +73,7 @@ type Client struct {
 	base   http.RoundTripper
 	puller *remote.Puller
 	pusher *remote.Pusher
-	sem    chan struct{}
+	lim    transfer.Limit
 
 	mu    sync.Mutex
 	blobs map[digest.Digest]*blobPlace
@@ -118,13 +118,12 @@ func New(host string, opts Options) (*Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	jobs := opts.Jobs
-	if jobs <= 0 {
-		jobs = transfer.DefaultJobs
+	if err := transfer.CheckJobs(opts.Jobs); err != nil {
+		return nil, err
 	}
 	return &Client{
 		host: host, reg: reg, opts: opts, base: base, puller: puller, pusher: pusher,
-		sem: make(chan struct{}, jobs), blobs: map[digest.Digest]*blobPlace{},
+		lim: transfer.NewLimit(opts.Jobs), blobs: map[digest.Digest]*blobPlace{},
 	}, nil
 }
 
@@ -288,16 +287,6 @@ func CheckRepositoryPath(path string) error {
 	return err
 }
 
-// acquire takes one of the Remote's request slots.
-func (r *Client) acquire(ctx context.Context) (func(), error) {
-	select {
-	case r.sem <- struct{}{}:
-		return func() { <-r.sem }, nil
-	case <-ctx.Done():
-		return nil, ctx.Err()
-	}
-}
-
 // found records that repo holds blob d.
 func (r *Client) found(d digest.Digest, repo name.Repository) {
 	r.mu.Lock()
@@ -381,9 +370,9 @@ func (t *Repository) Name() string { return t.repo.Name() }
 // Exists implements transfer.Exister: HEAD of the manifest or blob by
 // digest. What the registry holds under desc's digest must have desc's
 // size: a descriptor that declares another size is an error wrapping
-// transfer.ErrSizeMismatch, whichever image's copy reached the blob first.
+// manifests.ErrSizeMismatch, whichever image's copy reached the blob first.
 func (t *Repository) Exists(ctx context.Context, desc ocispec.Descriptor) (bool, error) {
-	release, err := t.r.acquire(ctx)
+	release, err := t.r.lim.Acquire(ctx)
 	if err != nil {
 		return false, err
 	}
@@ -419,7 +408,7 @@ func (t *Repository) stat(ctx context.Context, desc ocispec.Descriptor) (bool, e
 		return false, t.r.classify(err)
 	case size != desc.Size:
 		return false, fmt.Errorf("%s: %w: %s holds %d bytes under this digest, but the manifest declares %d",
-			desc.Digest, transfer.ErrSizeMismatch, t.repo.Name(), size, desc.Size)
+			desc.Digest, manifests.ErrSizeMismatch, t.repo.Name(), size, desc.Size)
 	}
 	return true, nil
 }
@@ -443,7 +432,7 @@ func (t *Repository) Mount(ctx context.Context, desc ocispec.Descriptor) (bool, 
 	if err != nil || !ok {
 		return false, err
 	}
-	release, err := t.r.acquire(ctx)
+	release, err := t.r.lim.Acquire(ctx)
 	if err != nil {
 		return false, err
 	}
@@ -474,7 +463,7 @@ func (t *Repository) mountFrom(ctx context.Context, desc ocispec.Descriptor, fro
 	// The registry mounts by digest alone: check that what it holds has
 	// the size desc declares before counting the blob as stored.
 	if ok, err := t.stat(ctx, desc); !ok {
-		return false, cmp.Or(err, fmt.Errorf("%s: %w after %s mounted it", desc.Digest, transfer.ErrNotFound, t.repo.Name()))
+		return false, cmp.Or(err, fmt.Errorf("%s: %w after %s mounted it", desc.Digest, manifests.ErrNotFound, t.repo.Name()))
 	}
 	t.r.found(desc.Digest, t.repo)
 	return true, nil
@@ -484,7 +473,7 @@ func (t *Repository) mountFrom(ctx context.Context, desc ocispec.Descriptor, fro
 // blob uploaded. An upload retried after a network error re-reads the blob
 // from the repository's source.
 func (t *Repository) Push(ctx context.Context, desc ocispec.Descriptor, content io.Reader) error {
-	release, err := t.r.acquire(ctx)
+	release, err := t.r.lim.Acquire(ctx)
 	if err != nil {
 		return err
 	}

@@ -23,7 +23,7 @@ import (
 type Copier struct {
 	dst  Target
 	opts Options
-	sem  chan struct{}
+	lim  Limit
 
 	mu    sync.Mutex
 	nodes map[nodeKey]*node
@@ -53,11 +53,7 @@ type node struct {
 
 // NewCopier returns a Copier into dst.
 func NewCopier(dst Target, opts Options) *Copier {
-	jobs := opts.Jobs
-	if jobs <= 0 {
-		jobs = DefaultJobs
-	}
-	return &Copier{dst: dst, opts: opts, sem: make(chan struct{}, jobs), nodes: map[nodeKey]*node{}}
+	return &Copier{dst: dst, opts: opts, lim: NewLimit(opts.Jobs), nodes: map[nodeKey]*node{}}
 }
 
 // Copy copies the graph below root from src to the target.
@@ -178,7 +174,7 @@ func (c *Copier) fetchManifest(ctx context.Context, src Fetcher, desc ocispec.De
 	if desc.Size > manifests.MaxManifestSize {
 		return nil, &CopyError{Op: "read", Origin: Source, Desc: desc, Err: manifests.ErrManifestTooLarge}
 	}
-	release, err := c.acquire(ctx)
+	release, err := c.lim.Acquire(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -201,7 +197,7 @@ func (c *Copier) copyBlob(ctx context.Context, src Fetcher, desc ocispec.Descrip
 			return nil
 		}
 	}
-	release, err := c.acquire(ctx)
+	release, err := c.lim.Acquire(ctx)
 	if err != nil {
 		return err
 	}
@@ -216,7 +212,7 @@ func (c *Copier) copyBlob(ctx context.Context, src Fetcher, desc ocispec.Descrip
 
 // push writes a blob whose bytes are at hand (an index or manifest).
 func (c *Copier) push(ctx context.Context, desc ocispec.Descriptor, content io.Reader) error {
-	release, err := c.acquire(ctx)
+	release, err := c.lim.Acquire(ctx)
 	if err != nil {
 		return err
 	}
@@ -249,15 +245,6 @@ func (c *Copier) pushLocked(ctx context.Context, desc ocispec.Descriptor, conten
 	}
 	c.done(desc, Copied)
 	return nil
-}
-
-func (c *Copier) acquire(ctx context.Context) (func(), error) {
-	select {
-	case c.sem <- struct{}{}:
-		return func() { <-c.sem }, nil
-	case <-ctx.Done():
-		return nil, ctx.Err()
-	}
 }
 
 func (c *Copier) done(desc ocispec.Descriptor, status Status) {

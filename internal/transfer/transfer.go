@@ -85,7 +85,7 @@ type SelectFunc func(ctx context.Context, parent ocispec.Descriptor, children []
 
 // Options tune a copy. The zero value copies everything with DefaultJobs.
 type Options struct {
-	// Jobs bounds how many blobs move at once; 0 means DefaultJobs.
+	// Jobs bounds how many blobs move at once; 0 means DefaultJobs (see CheckJobs).
 	Jobs int
 	// Select, when set, filters the children of every index and manifest
 	// (platform selection). The parent is still written as it is.
@@ -98,10 +98,6 @@ type Options struct {
 	// Observer, when set, is told about every blob.
 	Observer Observer
 }
-
-// DefaultJobs is the default number of blobs in flight: enough to hide
-// latency on 2 cores without thrashing a 16-core machine's disk.
-const DefaultJobs = 8
 
 // Stats counts what a copy did.
 type Stats struct {

@@ -2,6 +2,7 @@ package bundle
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"slices"
@@ -162,70 +163,68 @@ type imageNodes struct {
 }
 
 // walkGraph visits every blob reachable from index.json (the images, then
-// their referrers), checking each descriptor against the tar and reading
-// (and hashing) each index and manifest once. It does not stop at a bad
-// blob: it records what is wrong and goes on, so Verify can list every
-// problem.
+// their referrers) with a keep-going transfer.Walker, checking each
+// descriptor against the tar and reading (and hashing) each index and
+// manifest once. It does not stop at a bad blob: it records what is wrong
+// and goes on, so Verify can list every problem.
 func (r *Reader) walkGraph(ctx context.Context) (*graph, error) {
-	w := &walker{r: r, g: &graph{nodes: map[digest.Digest]*node{}}, children: map[digest.Digest][]ocispec.Descriptor{}}
+	g := &graph{nodes: map[digest.Digest]*node{}}
+	w := &transfer.Walker{Src: r, KeepGoing: true, Failed: func(desc ocispec.Descriptor, err error) {
+		n := g.node(r, desc)
+		if n.borrowed || n.err != nil {
+			return
+		}
+		var ce *transfer.CopyError
+		if errors.As(err, &ce) {
+			err = ce.Err
+		}
+		if n.err = r.checkDescriptor(desc); n.err == nil {
+			n.err = err
+		}
+	}}
 	for _, img := range r.images {
-		if err := ctx.Err(); err != nil {
+		in, err := g.walk(ctx, w, r, img)
+		if err != nil {
 			return nil, err
 		}
-		w.g.images = append(w.g.images, w.walk(img))
+		g.images = append(g.images, in)
 	}
 	for _, ref := range r.referrers {
-		if err := ctx.Err(); err != nil {
+		if _, err := g.walk(ctx, w, r, Image{Name: ref.Image, Descriptor: ref.Descriptor}); err != nil {
 			return nil, err
 		}
-		w.walk(Image{Name: ref.Image, Descriptor: ref.Descriptor})
 	}
-	w.g.checkReferrers(r.referrers)
-	return w.g, nil
-}
-
-// walker is one walkGraph: the graph so far and every index's and
-// manifest's children, read once.
-type walker struct {
-	r        *Reader
-	g        *graph
-	children map[digest.Digest][]ocispec.Descriptor
+	g.checkReferrers(r.referrers)
+	return g, nil
 }
 
 // walk visits every blob reachable from root, recording root.Name (the
 // image, or the image a referrer travels with) as a user of each.
-func (w *walker) walk(root Image) imageNodes {
+func (g *graph) walk(ctx context.Context, w *transfer.Walker, r *Reader, root Image) (imageNodes, error) {
 	in := imageNodes{Image: root}
-	seen := map[digest.Digest]bool{}
-	var visit func(desc ocispec.Descriptor)
-	visit = func(desc ocispec.Descriptor) {
-		n := w.g.nodes[desc.Digest]
-		if n == nil {
-			n = &node{desc: desc, borrowed: w.r.borrows(desc)}
-			w.g.nodes[desc.Digest] = n
-			if !n.borrowed {
-				if n.err = w.r.checkDescriptor(desc); n.err == nil && manifests.IsGraphNode(desc.MediaType) {
-					w.children[desc.Digest], n.err = w.r.readChildren(desc)
-					n.checked = true
-				}
-			}
-		} else if n.err == nil && !n.borrowed {
-			n.err = w.r.checkDescriptor(desc)
+	err := w.Walk(ctx, root.Descriptor, func(desc ocispec.Descriptor, content []byte) error {
+		n := g.node(r, desc)
+		if n.err == nil && !n.borrowed {
+			n.err = r.checkDescriptor(desc)
 		}
-		if seen[desc.Digest] {
-			return
-		}
-		seen[desc.Digest] = true
+		n.checked = n.checked || content != nil
 		if !slices.Contains(n.images, root.Name) {
 			n.images = append(n.images, root.Name)
 		}
 		in.blobs = append(in.blobs, desc.Digest)
-		for _, c := range w.children[desc.Digest] {
-			visit(c)
-		}
+		return nil
+	})
+	return in, err
+}
+
+// node returns the graph's node of desc, made on first sight.
+func (g *graph) node(r *Reader, desc ocispec.Descriptor) *node {
+	n := g.nodes[desc.Digest]
+	if n == nil {
+		n = &node{desc: desc, borrowed: r.borrows(desc)}
+		g.nodes[desc.Digest] = n
 	}
-	visit(root.Descriptor)
-	return in
+	return n
 }
 
 // checkDescriptor checks that the bundle holds desc's blob with its size.
@@ -238,25 +237,6 @@ func (r *Reader) checkDescriptor(desc ocispec.Descriptor) error {
 		return fmt.Errorf("%w: bundle has %d bytes, descriptor says %d", manifests.ErrSizeMismatch, size, desc.Size)
 	}
 	return nil
-}
-
-// readChildren reads, hashes and parses an index or manifest.
-func (r *Reader) readChildren(desc ocispec.Descriptor) ([]ocispec.Descriptor, error) {
-	if desc.Size > manifests.MaxManifestSize {
-		return nil, fmt.Errorf("%w: %d bytes", manifests.ErrManifestTooLarge, desc.Size)
-	}
-	sr, err := r.Blob(desc.Digest)
-	if err != nil {
-		return nil, err
-	}
-	b, err := io.ReadAll(sr)
-	if err != nil {
-		return nil, err
-	}
-	if got := desc.Digest.Algorithm().FromBytes(b); got != desc.Digest {
-		return nil, fmt.Errorf("%w: content hashes to %s", manifests.ErrDigestMismatch, got)
-	}
-	return manifests.Children(desc, b)
 }
 
 // hashAll hashes every blob not checked yet, jobs at a time, and records

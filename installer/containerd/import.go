@@ -231,9 +231,15 @@ func Import(ctx context.Context, r *bundle.Reader, opts ImportOptions) (*ImportR
 	res.BlobsSkipped, res.BytesSkipped = stats.Skipped+stats.Mounted, stats.BytesSkipped
 	res.Duration = time.Since(start)
 	res.Seconds = res.Duration.Seconds()
+	return res, importError(ctx, plan.Address, res)
+}
 
+// importError is the error of an import whose images have run: the
+// context's when it ended, else one naming each failed image (each image's
+// Error is filled in), or nil.
+func importError(ctx context.Context, address string, res *ImportResult) error {
 	if err := context.Cause(ctx); err != nil {
-		return res, fmt.Errorf("import into containerd at %s: %w", plan.Address, err)
+		return fmt.Errorf("import into containerd at %s: %w", address, err)
 	}
 	var errs []error
 	for i := range res.Images {
@@ -243,9 +249,9 @@ func Import(ctx context.Context, r *bundle.Reader, opts ImportOptions) (*ImportR
 		}
 	}
 	if len(errs) > 0 {
-		return res, fmt.Errorf("%w: %d of %d: %w", manifests.ErrImagesFailed, len(errs), len(res.Images), errors.Join(errs...))
+		return fmt.Errorf("%w: %d of %d: %w", manifests.ErrImagesFailed, len(errs), len(res.Images), errors.Join(errs...))
 	}
-	return res, nil
+	return nil
 }
 
 // newImportPlan fills in the defaults (finding the socket when no Address

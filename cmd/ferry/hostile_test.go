@@ -6,12 +6,16 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
+	ctdclient "github.com/containerd/containerd"
+	"github.com/containerd/containerd/leases"
+	"github.com/containerd/containerd/namespaces"
 	"github.com/google/go-containerregistry/pkg/v1/empty"
 	"github.com/google/go-containerregistry/pkg/v1/layout"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
@@ -318,4 +322,57 @@ func dirNames(t *testing.T, dir string) []string {
 		names = append(names, de.Name())
 	}
 	return names
+}
+
+// TestKilledImportLease kill -9s ferry import while it writes into a real
+// containerd: the lease it leaves expires within hours, not containerd's
+// default day, and the next import removes it.
+func TestKilledImportLease(t *testing.T) {
+	ctd := testenv.Containerd(t)
+	path := testbundle.Write(t, filepath.Join(t.TempDir(), "b.tar"), map[string]testbundle.Image{
+		"example.com/app:1": testimages.Image(t, runtime.GOOS+"/"+runtime.GOARCH, testimages.WithRandomLayers(4, 16<<20)),
+	})
+	client, err := ctdclient.New(ctd.Address)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	ctx := namespaces.WithNamespace(t.Context(), "killed")
+	ferryLeases := func() []leases.Lease {
+		all, err := client.LeasesService().List(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return slices.DeleteFunc(all, func(l leases.Lease) bool { return !strings.HasPrefix(l.ID, "ferry-import-") })
+	}
+
+	cmd := ferryCommand(t, "import", path, "--address", ctd.Address, "--namespace", "killed")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	for len(ferryLeases()) == 0 {
+		if time.Since(start) > 30*time.Second {
+			cmd.Process.Kill()
+			t.Fatal("no ferry lease appeared in 30s")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	cmd.Process.Kill()
+	cmd.Wait()
+	left := ferryLeases()
+	if len(left) != 1 {
+		t.Fatalf("after kill -9, ferry leases %v; want the killed import's", left)
+	}
+	expire, err := time.Parse(time.RFC3339, left[0].Labels["containerd.io/gc.expire"])
+	if err != nil || time.Until(expire) > 2*time.Hour {
+		t.Errorf("the killed import's lease expires at %v (%v), want within 2 hours", expire, err)
+	}
+
+	if out, err := ferryCommand(t, "import", path, "--address", ctd.Address, "--namespace", "killed").CombinedOutput(); err != nil {
+		t.Fatalf("import again: %v\n%s", err, out)
+	}
+	if left := ferryLeases(); len(left) != 0 {
+		t.Errorf("after a re-run, ferry leases %v are left", left)
+	}
 }

@@ -33,11 +33,6 @@ const (
 	DefaultSnapshotter = "overlayfs"
 )
 
-// importLeaseExpiration bounds how long content of an import that died
-// stays protected from containerd's garbage collector (containerd's own
-// default for client leases).
-const importLeaseExpiration = 24 * time.Hour
-
 // ImportOptions tune Import. The zero value imports every image of the
 // bundle into the containerd running on one of Sockets, namespace k8s.io,
 // for the node's platform, and unpacks it into overlayfs.
@@ -190,7 +185,7 @@ func Import(ctx context.Context, r *bundle.Reader, opts ImportOptions) (*ImportR
 			return nil, err
 		}
 	}
-	ctx, release, err := client.WithLease(ctx, leases.WithRandomID(), leases.WithExpiration(importLeaseExpiration))
+	ctx, release, err := client.WithLease(ctx, importLeaseOpts(contentBytes(r))...)
 	if err != nil {
 		return nil, fmt.Errorf("containerd at %s: create lease: %w", plan.Address, err)
 	}
@@ -225,6 +220,8 @@ func Import(ctx context.Context, r *bundle.Reader, opts ImportOptions) (*ImportR
 		})
 	}
 	_ = g.Wait()
+	// Best effort: a lease left now still expires on its own.
+	_, _ = removeStaleLeases(ctx, client.LeasesService())
 
 	stats := im.copier.Stats()
 	res.BlobsWritten, res.BytesWritten = stats.Copied, stats.BytesCopied

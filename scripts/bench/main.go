@@ -45,6 +45,13 @@ type options struct {
 }
 
 func main() {
+	if len(os.Args) > 1 && os.Args[1] == "fetch" {
+		if err := fetchMain(os.Args[2:]); err != nil {
+			fmt.Fprintln(os.Stderr, "fetch:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	var o options
 	flag.StringVar(&o.size, "size", "small", "corpus size: "+strings.Join(benchcorpus.Sizes(), ", "))
 	flag.IntVar(&o.runs, "runs", 3, "timed runs of every tool in every step (the median is reported)")
@@ -118,7 +125,7 @@ func run(ctx context.Context, o options) error {
 	if err := b.setup(ctx, spec); err != nil {
 		return err
 	}
-	for _, step := range []func(context.Context) error{b.machineLimits, b.stepBuild, b.stepServe, b.stepPull, b.stepPush, b.stepImport} {
+	for _, step := range []func(context.Context) error{b.machineLimits, b.stepBuild, b.stepServe, b.stepPull, b.stepServeCluster, b.stepPush, b.stepImport} {
 		if err := step(ctx); err != nil {
 			return err
 		}

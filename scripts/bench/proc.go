@@ -233,6 +233,8 @@ func (p *proc) peakRSSKB() int64 {
 type server struct {
 	*proc
 	host string // 127.0.0.1:PORT
+	url  string // http://HOST or https://HOST
+	ca   string // the CA certificate file of an https server
 }
 
 // registryListenRE matches distribution's "listening on 127.0.0.1:PORT" line.
@@ -269,20 +271,28 @@ func (b *bench) startRegistry(ctx context.Context, storage string) (*server, err
 		return false, err
 	})
 	if err == nil {
-		err = b.wait200(ctx, p, "http://127.0.0.1:"+port)
+		err = b.wait200(ctx, p, "http://127.0.0.1:"+port, "")
 	}
 	if err != nil {
 		p.stop()
 		return nil, fmt.Errorf("docker-registry: %w; log:\n%s", err, tail(p.logPath, 15))
 	}
-	return &server{proc: p, host: "127.0.0.1:" + port}, nil
+	return &server{proc: p, host: "127.0.0.1:" + port, url: "http://127.0.0.1:" + port}, nil
 }
 
 // startFerryServe starts `ferry serve` on the bundle, read-only on a
-// kernel-chosen port, and waits for its first 200.
-func (b *bench) startFerryServe(ctx context.Context) (*server, error) {
-	ready := filepath.Join(b.work, fmt.Sprintf("ready-%d", b.seq.Add(1)))
-	p, err := b.start(ctx, b.ferry, "serve", b.bundle, "--listen", "127.0.0.1:0", "--plain-http", "--ready-file", ready)
+// kernel-chosen port, over plain HTTP or with a self-signed CA, and waits
+// for its first 200.
+func (b *bench) startFerryServe(ctx context.Context, useTLS bool) (*server, error) {
+	n := b.seq.Add(1)
+	ready := filepath.Join(b.work, fmt.Sprintf("ready-%d", n))
+	args := []string{"serve", b.bundle, "--listen", "127.0.0.1:0", "--ready-file", ready, "--plain-http"}
+	ca := ""
+	if useTLS {
+		ca = filepath.Join(b.work, fmt.Sprintf("ca-%d.crt", n))
+		args = append(args[:len(args)-1], "--tls-self-signed", "--hostname", "127.0.0.1", "--ca-out", ca)
+	}
+	p, err := b.start(ctx, b.ferry, args...)
 	if err != nil {
 		return nil, err
 	}
@@ -293,20 +303,26 @@ func (b *bench) startFerryServe(ctx context.Context) (*server, error) {
 		return url != "", nil
 	})
 	if err == nil {
-		err = b.wait200(ctx, p, url)
+		err = b.wait200(ctx, p, url, ca)
 	}
 	if err != nil {
 		p.stop()
 		return nil, fmt.Errorf("ferry serve: %w; log:\n%s", err, tail(p.logPath, 15))
 	}
-	return &server{proc: p, host: strings.TrimPrefix(url, "http://")}, nil
+	host := strings.TrimPrefix(strings.TrimPrefix(url, "http://"), "https://")
+	return &server{proc: p, host: host, url: url, ca: ca}, nil
 }
 
-// wait200 polls GET url/v2/ until it answers 200.
-func (b *bench) wait200(ctx context.Context, p *proc, url string) error {
-	client := &http.Client{Transport: b.transport, Timeout: 5 * time.Second}
+// wait200 polls GET url/v2/ until it answers 200, trusting ca (a PEM
+// file) when it is set.
+func (b *bench) wait200(ctx context.Context, p *proc, url, ca string) error {
+	client, err := fetchClient(ca, 1)
+	if err != nil {
+		return err
+	}
+	client.Timeout = 5 * time.Second
 	var last error
-	err := poll(ctx, p, func() (bool, error) {
+	err = poll(ctx, p, func() (bool, error) {
 		resp, err := client.Get(url + "/v2/")
 		if err != nil {
 			last = err

@@ -44,8 +44,13 @@ means ferry is faster) are what to compare over time; absolute times are context
   not counted for either).
 * *import / re-import*: into a fresh private containerd (CRI plugin off), all
   platforms, no unpack; ferry and ` + "`ctr images import`" + ` get the same bundle file.
+* *serve a cluster*: N light clients (` + "`ferry-bench fetch`" + `: Go, GET every blob to a
+  writer that discards, no hashing) against ` + "`ferry serve`" + ` over plain HTTP and TLS and
+  against docker-registry holding the same images; what counts is the server's CPU
+  per byte. The machine limits beside it: ` + "`cat`" + `, and sendfile of the bundle over a
+  loopback TCP connection (sender and reader, one process).
 * *machine limit*: what this machine does with the bundle's bytes without ferry
-  (hash, read, copy), measured in the same run: how close to the hardware ferry is.
+  (hash, read, copy, sendfile), measured in the same run: how close to the hardware ferry is.
 
 **Profiling.** ` + "`FERRY_CPUPROFILE=cpu.out ferry <command> ...`" + ` writes a CPU profile of the
 whole command; read it with ` + "`go tool pprof -top bin/ferry cpu.out`" + `. ` + "`BENCH_KEEP=1`" + ` keeps the
@@ -144,6 +149,8 @@ func (b *bench) section() string {
 		}
 	}
 
+	b.clusterSection(p)
+
 	p("\n### Where ferry's time goes\n\nCPU seconds of each side (medians) against the wall time; \"busy\" is the share of the machine's %d CPUs they kept busy.\n\n", b.env.cpus)
 	for _, r := range b.rows {
 		sides, ok := cpuSides[r.step]
@@ -185,6 +192,7 @@ func (b *bench) section() string {
 var cpuSides = map[string][2]string{
 	stepBuild:    {"ferry build", "the source docker-registry"},
 	stepPull:     {"the skopeo clients", "ferry serve"},
+	stepCluster:  {"the fetch clients", "ferry serve"},
 	stepPush:     {"ferry push", "the target docker-registry"},
 	stepRepush:   {"ferry push", "the target docker-registry"},
 	stepImport:   {"ferry import", "containerd"},
@@ -237,6 +245,7 @@ func (b *bench) targets() []target {
 		t.value, t.verdict = fmt.Sprintf("%d MB (%s)", peak/1024, where), verdict(peak < 200*1024)
 	}
 	ts = append(ts, t)
+	ts = append(ts, b.clusterTargets()...)
 	ts = append(ts, b.timeTarget("re-push of 50 images < 2 s", stepRepush, 2*time.Second, 50))
 	ts = append(ts, b.timeTarget("re-import of 50 images < 1 s", stepReimport, time.Second, 50))
 	if b.size != "large" {
@@ -247,6 +256,63 @@ func (b *bench) targets() []target {
 		}
 	}
 	return ts
+}
+
+// serverMBPerCPU is a row's bytes over its server's CPU seconds (medians),
+// in MB per CPU-second, or 0.
+func (b *bench) serverMBPerCPU(step, tool string) float64 {
+	r := b.findRow(step, tool)
+	if r == nil || r.bytes == 0 || len(r.samples) == 0 {
+		return 0
+	}
+	cpu := medianOf(r.samples, func(s sample) time.Duration { return s.serverCPU })
+	if cpu <= 0 {
+		return 0
+	}
+	return float64(r.bytes) / 1e6 / cpu.Seconds()
+}
+
+// clusterTargets are issue 15's goals for serving a cluster.
+func (b *bench) clusterTargets() []target {
+	plain, tlsv, peer := b.serverMBPerCPU(stepCluster, "ferry"), b.serverMBPerCPU(stepCluster, "ferry (TLS)"), b.serverMBPerCPU(stepCluster, "docker-registry")
+	mk := func(name string, v float64, ok bool, value string) target {
+		if v <= 0 {
+			return target{name: name, value: "n/a", verdict: "not measured"}
+		}
+		return target{name: name, value: value, verdict: verdict(ok)}
+	}
+	return []target{
+		mk("serve plain HTTP ≥ 800 MB per server CPU-second", plain, plain >= 800, fmt.Sprintf("%.0f MB/CPU-s", plain)),
+		mk("serve plain HTTP ≥ 4× docker-registry's MB per CPU-second", plain*peer, plain >= 4*peer, fmt.Sprintf("%.1f× (%.0f vs %.0f)", plain/max(peer, 1e-9), plain, peer)),
+		mk("serve TLS ≥ 400 MB per server CPU-second", tlsv, tlsv >= 400, fmt.Sprintf("%.0f MB/CPU-s", tlsv)),
+	}
+}
+
+// clusterSection renders "serve a cluster" per server, beside the
+// machine's limits.
+func (b *bench) clusterSection(p func(string, ...any)) {
+	var rows []*row
+	for _, r := range b.rows {
+		if r.step == stepCluster && len(r.samples) > 0 {
+			rows = append(rows, r)
+		}
+	}
+	if len(rows) == 0 {
+		return
+	}
+	p("\n### Serving a cluster\n\n%d clients fetch every blob to a discarding writer (medians). The server's CPU is what a cluster bootstrap costs the machine that serves.\n\n", clusterClients)
+	p("| server | MB/s | server CPU | MB per server CPU-second | server CPU per GB | peak RSS |\n|---|---:|---:|---:|---:|---:|\n")
+	for _, r := range rows {
+		cpu := medianOf(r.samples, func(s sample) time.Duration { return s.serverCPU })
+		p("| %s | %s | %.2f s | %.0f | %.2f s | %s |\n", r.tool, b.mbps(r), cpu.Seconds(), b.serverMBPerCPU(r.step, r.tool), cpu.Seconds()/(float64(r.bytes)/1e9), rss(r))
+	}
+	for _, tool := range []string{"sendfile", "cat"} {
+		if v := b.throughput(stepLimit, tool); v > 0 {
+			r := b.findRow(stepLimit, tool)
+			cpu := medianOf(r.samples, func(s sample) time.Duration { return s.cpu })
+			p("| machine limit: %s | %.1f | %.2f s | %.0f | %.2f s | |\n", tool, v, cpu.Seconds(), float64(r.bytes)/1e6/max(cpu.Seconds(), 1e-9), cpu.Seconds()/(float64(r.bytes)/1e9))
+		}
+	}
 }
 
 // forLarge marks the targets set for the large corpus (its 2 GB bundle).

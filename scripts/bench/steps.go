@@ -120,6 +120,7 @@ func (b *bench) machineLimits(ctx context.Context) error {
 	b.addRow(stepLimit, "sha256 in Go", "read + sha256 of the bundle in one goroutine", b.bundleSize)
 	b.addRow(stepLimit, "cat", "cat bundle > /dev/null", b.bundleSize)
 	b.addRow(stepLimit, "cp", "cp bundle copy.tar && sync copy.tar", b.bundleSize)
+	b.addRow(stepLimit, "sendfile", "the bundle over a loopback TCP connection: io.Copy from the file (sendfile) to a reader that discards; CPU of the sending thread", b.bundleSize)
 	dst := filepath.Join(b.work, "copy.tar")
 	return b.alternate(ctx, []string{stepLimit}, []trial{
 		{"sha256 in Go", func(context.Context) (map[string]sample, error) {
@@ -132,6 +133,15 @@ func (b *bench) machineLimits(ctx context.Context) error {
 			s, err := b.measure(nil, func(m *meter) error {
 				return m.run(ctx, "sh", "-c", `cat "$1" > /dev/null`, "sh", b.bundle)
 			})
+			return map[string]sample{stepLimit: s}, err
+		}},
+		{"sendfile", func(context.Context) (map[string]sample, error) {
+			var cpu time.Duration
+			s, err := b.measure(nil, func(*meter) (err error) {
+				cpu, err = b.sendfileLimit()
+				return err
+			})
+			s.cpu = cpu
 			return map[string]sample{stepLimit: s}, err
 		}},
 		{"cp", func(ctx context.Context) (map[string]sample, error) {
@@ -269,7 +279,7 @@ func (b *bench) stepServe(ctx context.Context) error {
 			var srv *server
 			s, err := b.measure(nil, func(*meter) error {
 				var err error
-				srv, err = b.startFerryServe(ctx)
+				srv, err = b.startFerryServe(ctx, false)
 				return err
 			})
 			if srv != nil {
@@ -329,7 +339,7 @@ func (b *bench) stepPull(ctx context.Context) error {
 	trials := []trial{pull("docker-registry", dr, reg)}
 	var ferrySrv *server
 	if !b.unavailable("serve", fr) {
-		if ferrySrv, err = b.startFerryServe(ctx); err != nil {
+		if ferrySrv, err = b.startFerryServe(ctx, false); err != nil {
 			fr.err = "failed: " + err.Error()
 		} else {
 			defer ferrySrv.stop()

@@ -144,6 +144,19 @@ func TestCorruptBlob(t *testing.T) {
 		}
 	})
 
+	t.Run("mounted into a pushed repository", func(t *testing.T) {
+		s := serveBundle(t, corrupt, Options{Writable: true})
+		c := httpClient(nil)
+		resp, got := call(t, c, http.MethodPost, s.url+"/v2/pushed/app/blobs/uploads/?mount="+layer.String()+"&from=ferry/tools", nil, nil)
+		if resp.StatusCode != http.StatusCreated {
+			t.Fatalf("mount: %s %s", resp.Status, got)
+		}
+		resp, got = call(t, c, http.MethodGet, s.url+"/v2/pushed/app/blobs/"+layer.String(), nil, nil)
+		if resp.StatusCode != http.StatusInternalServerError || errorCode(got) != "UNKNOWN" {
+			t.Errorf("GET the mounted corrupt layer: %s %.200s, want 500 UNKNOWN", resp.Status, got)
+		}
+	})
+
 	t.Run("verify all", func(t *testing.T) {
 		r, err := bundle.Open(t.Context(), corrupt)
 		if err != nil {

@@ -21,6 +21,7 @@ import (
 	"github.com/distribution/distribution/v3/registry/storage/driver/filesystem"
 	"github.com/distribution/reference"
 	"github.com/felixge/httpsnoop"
+	"github.com/opencontainers/go-digest"
 
 	"github.com/ferry-oci/ferry/bundle"
 	"github.com/ferry-oci/ferry/manifests"
@@ -165,7 +166,7 @@ func New(ctx context.Context, r *bundle.Reader, opts Options) (*Server, error) {
 		s.Close()
 		return nil, err
 	}
-	h = &blobServer{next: h, blobs: blobs, linked: tree.linksLayer, verify: s.verify, log: s.log}
+	h = &blobServer{next: h, blobs: blobs, linked: s.linksLayer(tree, uploads), verify: s.verify, log: s.log}
 	if !opts.Writable {
 		h = refuseWrites(h)
 	}
@@ -192,6 +193,22 @@ func (s *Server) bundleBlobs(ctx context.Context, r *bundle.Reader) (sectionMap,
 		}
 	}
 	return blobs, nil
+}
+
+// linksLayer says whether a repository links a blob as a layer: in the
+// bundle, or, for a writable registry, in the pushed content (a blob of the
+// bundle mounted into another repository).
+func (s *Server) linksLayer(tree *bundleTree, uploads *uploadGuard) func(repo string, d digest.Digest) bool {
+	if uploads == nil {
+		return tree.linksLayer
+	}
+	return func(repo string, d digest.Digest) bool {
+		if tree.linksLayer(repo, d) {
+			return true
+		}
+		_, err := uploads.upper.Stat(context.Background(), layerLinkPath(repo, d))
+		return err == nil
+	}
 }
 
 // withDefaults fills in the defaults of unset options.

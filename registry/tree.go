@@ -37,11 +37,10 @@ func repositoryPath(name string, elem ...string) string {
 // linkPath is where a repository links a blob: manifests and indexes as
 // revisions, other blobs as layers.
 func linkPath(repo string, desc ocispec.Descriptor) string {
-	dir := "_layers"
 	if manifests.IsGraphNode(desc.MediaType) {
-		dir = "_manifests/revisions"
+		return repositoryPath(repo, "_manifests/revisions", desc.Digest.Algorithm().String(), desc.Digest.Encoded(), "link")
 	}
-	return repositoryPath(repo, dir, desc.Digest.Algorithm().String(), desc.Digest.Encoded(), "link")
+	return layerLinkPath(repo, desc.Digest)
 }
 
 // bundleTree is a bundle seen as distribution's storage layout: every blob's
@@ -255,7 +254,12 @@ func (b *treeBuilder) finish() map[string]*treeNode {
 // linksLayer reports whether repository repo links blob d as a layer
 // (distribution serves a repository's blobs from those links).
 func (t *bundleTree) linksLayer(repo string, d digest.Digest) bool {
-	return t.has(repositoryPath(repo, "_layers", d.Algorithm().String(), d.Encoded(), "link"))
+	return t.has(layerLinkPath(repo, d))
+}
+
+// layerLinkPath is where repository repo links blob d as a layer.
+func layerLinkPath(repo string, d digest.Digest) string {
+	return repositoryPath(repo, "_layers", d.Algorithm().String(), d.Encoded(), "link")
 }
 
 // has reports whether p is a file or directory of the tree.

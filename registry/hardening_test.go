@@ -215,13 +215,13 @@ func TestUploadExpiry(t *testing.T) {
 	c := httpClient(nil)
 	loc := startUpload(t, c, s.url, "left/behind")
 	uploads := filepath.Join(dataDir, "docker/registry/v2/repositories/left/behind/_uploads")
-	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(50 * time.Millisecond) {
 		entries, err := os.ReadDir(uploads)
 		if err == nil && len(entries) == 0 || errors.Is(err, os.ErrNotExist) {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("the unfinished upload is still in %s after 10s: %v %v", uploads, entries, err)
+			t.Fatalf("the unfinished upload is still in %s after 30s: %v %v", uploads, entries, err)
 		}
 	}
 	resp, body := call(t, c, http.MethodGet, loc, nil, nil)

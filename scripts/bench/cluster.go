@@ -44,7 +44,7 @@ const fetchTarget = 1e9
 // server is what is measured) against ferry serve over plain HTTP and
 // TLS and against docker-registry holding the same images.
 func (b *bench) stepServeCluster(ctx context.Context) error {
-	list, bytes, err := b.fetchList()
+	list, bytes, err := b.fetchList(ctx)
 	if err != nil {
 		return err
 	}
@@ -102,8 +102,8 @@ func (b *bench) stepServeCluster(ctx context.Context) error {
 // fetchList writes, for every blob that is not an index or manifest, one
 // line "REPOSITORY DIGEST SIZE" naming a repository that references it,
 // and returns the file and the blobs' total size.
-func (b *bench) fetchList() (string, int64, error) {
-	r, err := bundle.Open(b.bundle)
+func (b *bench) fetchList(ctx context.Context) (string, int64, error) {
+	r, err := bundle.Open(ctx, b.bundle)
 	if err != nil {
 		return "", 0, err
 	}
@@ -117,7 +117,7 @@ func (b *bench) fetchList() (string, int64, error) {
 			return "", 0, err
 		}
 		repo, _, _ := strings.Cut(img.path, ":")
-		err = transfer.Walk(context.Background(), r, bimg.Descriptor, nil, func(desc ocispec.Descriptor, _ []byte) error {
+		err = transfer.Walk(ctx, r, bimg.Descriptor, nil, func(desc ocispec.Descriptor, _ []byte) error {
 			if !manifests.IsGraphNode(desc.MediaType) && !seen[desc.Digest.String()] {
 				seen[desc.Digest.String()] = true
 				total += desc.Size

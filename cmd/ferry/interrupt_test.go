@@ -203,7 +203,11 @@ func stallBlob(t *testing.T, url string, path string) {
 // --shutdown-timeout, the first ^C waits for the client and a second one
 // exits at once.
 func TestInterruptServe(t *testing.T) {
-	path, _ := bigBundle(t)
+	// A layer larger than the server's socket send buffer (8 MiB as the
+	// kernel counts it), so that a stalled download stays in flight.
+	path := testbundle.Write(t, filepath.Join(t.TempDir(), "big.tar"), map[string]testbundle.Image{
+		"docker.io/library/big:1": testimages.Image(t, "linux/amd64", testimages.WithRandomLayers(1, 24<<20)),
+	})
 	start := func(t *testing.T, args ...string) (*ptyRun, string) {
 		ready := filepath.Join(t.TempDir(), "ready")
 		run := startPTY(t, append([]string{"serve", path, "--listen", "127.0.0.1:0", "--plain-http", "--ready-file", ready}, args...)...)

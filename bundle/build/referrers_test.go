@@ -263,6 +263,21 @@ func TestBuildCarriesReferrers(t *testing.T) {
 // and that a platform filter keeps OCI artifacts (no platform) as they are.
 func TestBuildReferrerSelection(t *testing.T) {
 	s := newSignedBuild(t)
+	t.Run("combined image brings its parts' referrers", func(t *testing.T) {
+		list := &imagelist.List{Images: []imagelist.Spec{{Name: "example.com/combined:1", Combine: map[string]string{
+			"linux/amd64": s.name(testimages.SingleRef), "linux/arm64": s.name(testimages.UnsignedRef)}}}}
+		out := filepath.Join(t.TempDir(), "combined.tar")
+		_, err := build.Build(context.Background(), build.Options{List: list, Output: out, Registry: build.RegistryOptions{Insecure: []string{s.reg.Host}}})
+		check(t, err)
+		r := testbundle.Open(t, out)
+		refs := r.ReferrersOf("example.com/combined:1")
+		if len(refs) != 3 {
+			t.Errorf("combined image has %d referrers, want the amd64 part's 3: %+v", len(refs), refs)
+		}
+		if _, err := bundle.Verify(context.Background(), r, bundle.VerifyOptions{}); err != nil {
+			t.Errorf("verify: %v", err)
+		}
+	})
 	t.Run("platform filter keeps artifacts", func(t *testing.T) {
 		amd64, err := manifests.ParsePlatforms([]string{"linux/amd64"})
 		check(t, err)

@@ -1,12 +1,14 @@
 package bundle
 
 import (
+	"context"
 	"fmt"
 	"sort"
 
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
+	"github.com/ferry-oci/ferry/internal/transfer"
 	"github.com/ferry-oci/ferry/manifests"
 )
 
@@ -56,6 +58,19 @@ func (r *Reader) ReferrersOf(name string) []Referrer {
 		}
 	}
 	return out
+}
+
+// referrerEdges makes referrers edges of a walk: each after its subject.
+func referrerEdges(refs []Referrer) transfer.EdgesFunc {
+	return func(_ context.Context, desc ocispec.Descriptor, _ []byte) ([]ocispec.Descriptor, error) {
+		var out []ocispec.Descriptor
+		for _, ref := range refs {
+			if ref.Subject == desc.Digest {
+				out = append(out, ref.Descriptor)
+			}
+		}
+		return out, nil
+	}
 }
 
 // unionReferrers keeps, of the parts of a Union, the referrers of each

@@ -156,12 +156,11 @@ func planImages(ctx context.Context, images []Source, jobs int, base *Reader) (*
 		root := img.Root
 		root.Annotations = map[string]string{AnnotationContainerdName: img.Name, AnnotationRefName: img.Name}
 		p.index.Manifests = append(p.index.Manifests, root)
-		roots := []ocispec.Descriptor{img.Root}
 		for _, ref := range img.Referrers {
 			ref.Image = img.Name
 			p.index.Manifests = append(p.index.Manifests, referrerEntry(ref))
-			roots = append(roots, ref.Descriptor)
 		}
+		w := &transfer.Walker{Src: img.Fetcher, Edges: referrerEdges(img.Referrers)}
 		g.Go(func() error {
 			visit := func(desc ocispec.Descriptor, content []byte) error {
 				mu.Lock()
@@ -182,10 +181,8 @@ func planImages(ctx context.Context, images []Source, jobs int, base *Reader) (*
 				p.bytes += desc.Size
 				return nil
 			}
-			for _, root := range roots {
-				if err := transfer.Walk(gctx, img.Fetcher, root, nil, visit); err != nil {
-					return fmt.Errorf("image %s: %w", img.Name, err)
-				}
+			if err := w.Walk(gctx, img.Root, visit); err != nil {
+				return fmt.Errorf("image %s: %w", img.Name, err)
 			}
 			return nil
 		})

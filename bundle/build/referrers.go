@@ -38,61 +38,36 @@ var cosignSuffixes = []string{manifests.CosignSignatureSuffix, manifests.CosignA
 
 // withReferrers adds to src every referrer of its root and of its
 // platform manifests found by finder, then their referrers, and so on,
-// keeping those of a wanted artifact type. A listed referrer that cannot
-// be read is an error naming it.
+// keeping those of a wanted artifact type: a walk of the image's graph in
+// which the referrers of each index and manifest are edges after its
+// children. A listed referrer that cannot be read is an error naming it.
 func (r *resolver) withReferrers(ctx context.Context, src bundle.Source, finder referrerFinder) (bundle.Source, error) {
 	if finder == nil || r.opts.Referrers == ReferrersNone {
 		return src, nil
 	}
-	subjects, err := platformManifests(ctx, src)
-	if err != nil {
-		return src, err
-	}
 	seen := map[digest.Digest]bool{}
-	for len(subjects) > 0 {
-		s := subjects[0]
-		subjects = subjects[1:]
-		found, err := referrersOf(ctx, finder, src.Fetcher, s)
+	w := &transfer.Walker{Src: src.Fetcher, Edges: func(ctx context.Context, desc ocispec.Descriptor, _ []byte) ([]ocispec.Descriptor, error) {
+		found, err := referrersOf(ctx, finder, src.Fetcher, desc.Digest)
 		if err != nil {
-			return src, err
+			return nil, err
 		}
+		var next []ocispec.Descriptor
 		for _, ref := range found {
-			d := ref.Descriptor.Digest
-			if seen[d] || !r.wantArtifactType(ref.Descriptor.ArtifactType) {
-				continue
+			if d := ref.Descriptor.Digest; !seen[d] && r.wantArtifactType(ref.Descriptor.ArtifactType) {
+				seen[d] = true
+				src.Referrers = append(src.Referrers, ref)
+				next = append(next, ref.Descriptor)
 			}
-			seen[d] = true
-			src.Referrers = append(src.Referrers, ref)
-			subjects = append(subjects, d)
 		}
-	}
-	return src, nil
+		return next, nil
+	}}
+	err := w.Walk(ctx, src.Root, func(ocispec.Descriptor, []byte) error { return nil })
+	return src, err
 }
 
 // wantArtifactType applies the --artifact-type filter.
 func (r *resolver) wantArtifactType(t string) bool {
 	return len(r.opts.ArtifactTypes) == 0 || slices.Contains(r.opts.ArtifactTypes, t)
-}
-
-// platformManifests returns the digests of src's root and, for an index,
-// of the manifests it lists.
-func platformManifests(ctx context.Context, src bundle.Source) ([]digest.Digest, error) {
-	out := []digest.Digest{src.Root.Digest}
-	if !manifests.IsIndex(src.Root.MediaType) {
-		return out, nil
-	}
-	content, err := transfer.FetchAll(ctx, src.Fetcher, src.Root)
-	if err != nil {
-		return nil, err
-	}
-	idx, err := manifests.ParseIndex(content)
-	if err != nil {
-		return nil, err
-	}
-	for _, m := range idx.Manifests {
-		out = append(out, m.Digest)
-	}
-	return out, nil
 }
 
 // referrersOf lists subject's OCI 1.1 referrers and cosign tag-scheme

@@ -404,7 +404,7 @@ func TestPushTLSAuth(t *testing.T) {
 		hint   string
 	}{
 		{"wrong password", func(o *installer.PushOptions) { o.Password = "wrong-pass" }, manifests.ErrUnauthorized, "--username"},
-		{"no credentials", func(o *installer.PushOptions) { o.Username, o.Password = "", "" }, manifests.ErrUnauthorized, "docker login"},
+		{"no credentials", func(o *installer.PushOptions) { o.Username, o.Password = "", "" }, manifests.ErrUnauthorized, "REGISTRY_AUTH_FILE"},
 		{"unknown CA", func(o *installer.PushOptions) { o.CAFile = "" }, manifests.ErrTLSTrust, "--ca-file"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -17,6 +17,7 @@ import (
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
+	ferryremote "github.com/ferry-oci/ferry/internal/remote"
 	"github.com/ferry-oci/ferry/internal/transfer"
 	"github.com/ferry-oci/ferry/manifests"
 )
@@ -124,7 +125,7 @@ func classify(err error) error {
 	if errors.As(err, &terr) {
 		switch terr.StatusCode {
 		case http.StatusUnauthorized, http.StatusForbidden:
-			return fmt.Errorf("%w (log in with `docker login`, or point DOCKER_CONFIG at a config.json with credentials): %w", manifests.ErrUnauthorized, err)
+			return fmt.Errorf("%w (give credentials in %s): %w", manifests.ErrUnauthorized, ferryremote.CredentialFiles, err)
 		case http.StatusNotFound:
 			return fmt.Errorf("%w: %w", ErrImageNotFound, err)
 		}

@@ -36,8 +36,8 @@ indexes, then tags, each only if the registry lacks it. docker.io/library/nginx:
 goes to HOST/PREFIX/library/nginx:1.25 (HOST/PREFIX/docker.io/library/nginx:1.25
 with --keep-host). Digests are preserved unless --platform filters the indexes.
 
-Credentials come from the docker config (DOCKER_CONFIG, docker login) or from
---username and --password-stdin. TLS is verified unless --insecure; plain HTTP is
+Credentials come from --username and --password-stdin, or else from the docker
+config or a containers auth file (REGISTRY_AUTH_FILE, as skopeo login writes it). TLS is verified unless --insecure; plain HTTP is
 used only with --plain-http, for localhost and private addresses too.`,
 		Example: `  ferry push release.tar --to harbor.local/tke
   ferry push release.tar --to 127.0.0.1:5000 --plain-http

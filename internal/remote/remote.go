@@ -28,6 +28,12 @@ import (
 	"github.com/ferry-oci/ferry/manifests"
 )
 
+// CredentialFiles says where ferry finds registry credentials
+// (authn.DefaultKeychain), for messages that ask for them: no docker
+// needed, `skopeo login` or a hand-written file will do.
+const CredentialFiles = "the docker config ($DOCKER_CONFIG/config.json or ~/.docker/config.json) " +
+	"or a containers auth file ($REGISTRY_AUTH_FILE, as `skopeo login --authfile FILE` writes it)"
+
 // Options say how to reach a registry. The zero value speaks HTTPS,
 // verifies certificates against the system's CAs, takes credentials from
 // the docker config (DOCKER_CONFIG or ~/.docker/config.json) and keeps
@@ -255,8 +261,8 @@ func (r *Client) classify(err error) error {
 		errors.Is(err, manifests.ErrTLSTrust), errors.Is(err, manifests.ErrMediaTypeRejected):
 		return err
 	case errors.As(err, &terr) && (terr.StatusCode == http.StatusUnauthorized || terr.StatusCode == http.StatusForbidden):
-		return fmt.Errorf("%w at %s (HTTP %d; check --username and --password-stdin, or docker login %s): %w",
-			manifests.ErrUnauthorized, r.host, terr.StatusCode, r.host, err)
+		return fmt.Errorf("%w at %s (HTTP %d; give --username and --password-stdin, or credentials for %s in %s): %w",
+			manifests.ErrUnauthorized, r.host, terr.StatusCode, r.host, CredentialFiles, err)
 	case errors.Is(err, http.ErrSchemeMismatch):
 		return fmt.Errorf("%w: %s answers HTTPS requests in plain HTTP; pass --plain-http if that is intended", manifests.ErrPlainHTTP, r.host)
 	case errors.As(err, &unknown), errors.As(err, &verify), errors.As(err, &host), errors.As(err, &invalid):

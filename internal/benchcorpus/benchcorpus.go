@@ -10,9 +10,11 @@ package benchcorpus
 import (
 	"context"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"sort"
 	"strings"
 )
@@ -108,6 +110,9 @@ type Options struct {
 	Jobs int
 	// Logf, when set, is told about progress.
 	Logf func(format string, args ...any)
+	// Upgrade also generates and pushes the corpus's next release
+	// (Corpus.Upgrade).
+	Upgrade bool
 }
 
 // Corpus is a generated and pushed corpus.
@@ -123,9 +128,11 @@ type Corpus struct {
 	// Images is the number of images in ImageList.
 	Images int
 	// Blobs and Bytes count the unique blobs pushed (layers, configs,
-	// manifests, indexes) and their size.
+	// manifests, indexes) and their size (the first release's).
 	Blobs int
 	Bytes int64
+	// Upgrade is the next release, with Options.Upgrade.
+	Upgrade *Upgrade
 }
 
 // Generate writes the layers of spec under opts.Dir, pushes every image to
@@ -144,29 +151,17 @@ func Generate(ctx context.Context, spec Spec, opts Options) (*Corpus, error) {
 	}
 
 	plan := planImages(spec, opts.Registry)
-	logf("generating %d layers", len(plan.layers))
-	files := make(map[string]*layerFile, len(plan.layers))
-	names := make([]string, 0, len(plan.layers))
-	for n := range plan.layers {
-		names = append(names, n)
+	layers := plan.layers
+	next, upgrade := plan.upgrade()
+	if opts.Upgrade {
+		layers = maps.Clone(plan.layers)
+		maps.Copy(layers, next.layers)
 	}
-	sort.Strings(names)
-	results := make([]*layerFile, len(names))
-	var gen []func(context.Context) error
-	for i, n := range names {
-		gen = append(gen, func(ctx context.Context) error {
-			lf, err := writeLayer(ctx, layerDir, n, plan.layers[n], spec.Seed)
-			results[i] = lf
-			return err
-		})
+	logf("generating %d layers", len(layers))
+	files, err := generateLayers(ctx, layerDir, layers, spec.Seed, opts.Jobs)
+	if err != nil {
+		return nil, err
 	}
-	if err := run(ctx, opts.Jobs, gen); err != nil {
-		return nil, fmt.Errorf("generate layers: %w", err)
-	}
-	for _, lf := range results {
-		files[lf.name] = lf
-	}
-
 	images, err := plan.render(files)
 	if err != nil {
 		return nil, err
@@ -194,5 +189,51 @@ func Generate(ctx context.Context, spec Spec, opts Options) (*Corpus, error) {
 	if err := os.WriteFile(c.RefList, []byte(strings.Join(c.Refs, "\n")+"\n"), 0o644); err != nil {
 		return nil, err
 	}
+	if opts.Upgrade {
+		logf("pushing the next release: %d of %d layers changed", upgrade.ChangedLayers, upgrade.Layers)
+		if c.Upgrade, err = pushUpgrade(ctx, spec, next, upgrade, files, c.Refs, opts); err != nil {
+			return nil, err
+		}
+	}
 	return c, nil
+}
+
+// generateLayers writes every layer under dir, jobs at a time.
+func generateLayers(ctx context.Context, dir string, layers map[string]Layer, seed uint64, jobs int) (map[string]*layerFile, error) {
+	names := slices.Sorted(maps.Keys(layers))
+	results := make([]*layerFile, len(names))
+	var gen []func(context.Context) error
+	for i, n := range names {
+		gen = append(gen, func(ctx context.Context) error {
+			lf, err := writeLayer(ctx, dir, n, layers[n], seed)
+			results[i] = lf
+			return err
+		})
+	}
+	if err := run(ctx, jobs, gen); err != nil {
+		return nil, fmt.Errorf("generate layers: %w", err)
+	}
+	files := make(map[string]*layerFile, len(results))
+	for _, lf := range results {
+		files[lf.name] = lf
+	}
+	return files, nil
+}
+
+// pushUpgrade pushes the images of the next release that the first
+// (refs) lacks and writes its image list.
+func pushUpgrade(ctx context.Context, spec Spec, next *plan, u Upgrade, files map[string]*layerFile, refs []string, opts Options) (*Upgrade, error) {
+	images, err := next.render(files)
+	if err != nil {
+		return nil, err
+	}
+	images = slices.DeleteFunc(images, func(img renderedImage) bool { return slices.Contains(refs, img.ref) })
+	if _, err := push(ctx, images, opts); err != nil {
+		return nil, err
+	}
+	u.ImageList = filepath.Join(opts.Dir, "images-2.yaml")
+	if err := os.WriteFile(u.ImageList, []byte(next.imageList(spec)), 0o644); err != nil {
+		return nil, err
+	}
+	return &u, nil
 }

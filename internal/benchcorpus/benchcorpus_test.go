@@ -79,3 +79,42 @@ func TestGenerate(t *testing.T) {
 		})
 	}
 }
+
+// TestGenerateUpgrade checks the next release: one layer of tiny's ten
+// changes (base-0-arm64, under both apps and the pair), the images using it
+// are tagged 2 and every image of its list is in the registry.
+func TestGenerateUpgrade(t *testing.T) {
+	reg := testenv.Registry(t)
+	c, err := benchcorpus.Generate(context.Background(), tiny, benchcorpus.Options{Dir: t.TempDir(), Registry: reg.Host, Upgrade: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	u := c.Upgrade
+	if u == nil || u.Layers != 10 || u.ChangedLayers != 1 || u.Images != 4 || u.Changed != 3 {
+		t.Fatalf("upgrade %+v; want 1 of 10 layers and 3 of 4 images changed", u)
+	}
+	list, err := imagelist.Load(u.ImageList)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var refs []string
+	tagged2 := 0
+	for _, img := range list.Images {
+		if strings.HasSuffix(img.Source+img.Name, ":2") {
+			tagged2++
+		}
+		refs = append(refs, img.Source)
+		for _, r := range img.Combine {
+			refs = append(refs, r)
+		}
+	}
+	if tagged2 != u.Changed {
+		t.Errorf("%d images tagged 2, want %d", tagged2, u.Changed)
+	}
+	for _, ref := range refs {
+		if ref == "" {
+			continue
+		}
+		testenv.Skopeo(t, append([]string{"inspect", "--raw"}, append(reg.SkopeoFlags(""), "docker://"+ref)...)...)
+	}
+}

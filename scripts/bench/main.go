@@ -18,6 +18,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -29,6 +30,9 @@ import (
 	"github.com/ferry-oci/ferry/bundle"
 	"github.com/ferry-oci/ferry/internal/benchcorpus"
 )
+
+// stepNames name the steps of run, in order, for -steps.
+var stepNames = []string{"limits", "build", "serve", "pull", "cluster", "push", "import", "delta"}
 
 // registryBinary is distribution 2.8 from Debian's docker-registry package.
 const registryBinary = "/usr/bin/docker-registry"
@@ -42,6 +46,7 @@ type options struct {
 	out   string
 	repro string
 	jobs  int
+	steps string
 }
 
 func main() {
@@ -61,6 +66,7 @@ func main() {
 	flag.StringVar(&o.out, "out", "docs/benchmarks.md", "report to write (the section of this size is replaced)")
 	flag.StringVar(&o.repro, "command", "", "the command that reproduces the run, for the report")
 	flag.IntVar(&o.jobs, "jobs", 8, "--jobs of ferry and concurrent pull clients")
+	flag.StringVar(&o.steps, "steps", "", "run only these steps, comma-separated ("+strings.Join(stepNames, ",")+"); the report then has only their rows, so give -out another file")
 	flag.Parse()
 	if o.work == "" || flag.NArg() > 0 || o.runs < 1 {
 		flag.Usage()
@@ -97,6 +103,7 @@ type bench struct {
 	images     []image
 	layout     string // the bundle extracted (skopeo's and crane's push source)
 	served     string // docker-registry storage holding the bundle's images
+	delta      *deltaSizes
 
 	rows  []*row
 	notes []string
@@ -125,7 +132,11 @@ func run(ctx context.Context, o options) error {
 	if err := b.setup(ctx, spec); err != nil {
 		return err
 	}
-	for _, step := range []func(context.Context) error{b.machineLimits, b.stepBuild, b.stepServe, b.stepPull, b.stepServeCluster, b.stepPush, b.stepImport} {
+	steps := []func(context.Context) error{b.machineLimits, b.stepBuild, b.stepServe, b.stepPull, b.stepServeCluster, b.stepPush, b.stepImport, b.stepDelta}
+	for i, step := range steps {
+		if o.steps != "" && !slices.Contains(strings.Split(o.steps, ","), stepNames[i]) {
+			continue
+		}
 		if err := step(ctx); err != nil {
 			return err
 		}
@@ -176,7 +187,7 @@ func (b *bench) setup(ctx context.Context, spec benchcorpus.Spec) error {
 	if err := os.MkdirAll(corpusDir, 0o755); err != nil {
 		return err
 	}
-	b.corpus, err = benchcorpus.Generate(ctx, spec, benchcorpus.Options{Dir: corpusDir, Registry: b.src.host, Logf: b.logf})
+	b.corpus, err = benchcorpus.Generate(ctx, spec, benchcorpus.Options{Dir: corpusDir, Registry: b.src.host, Logf: b.logf, Upgrade: true})
 	if err != nil {
 		return err
 	}

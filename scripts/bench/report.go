@@ -49,6 +49,10 @@ means ferry is faster) are what to compare over time; absolute times are context
   against docker-registry holding the same images; what counts is the server's CPU
   per byte. The machine limits beside it: ` + "`cat`" + `, and sendfile of the bundle over a
   loopback TCP connection (sender and reader, one process).
+* *delta build and size*: the corpus's next release (every tenth layer by name
+  new; the images using one tagged 2, the others unchanged) built as a delta over
+  the bundle (` + "`ferry build --base`" + `) and in full, alternately; then the bytes each
+  carries across the gap, against zarf's image-level rule (every changed image whole).
 * *machine limit*: what this machine does with the bundle's bytes without ferry
   (hash, read, copy, sendfile), measured in the same run: how close to the hardware ferry is.
 
@@ -150,6 +154,7 @@ func (b *bench) section() string {
 	}
 
 	b.clusterSection(p)
+	s.WriteString(b.deltaReport())
 
 	p("\n### Where ferry's time goes\n\nCPU seconds of each side (medians) against the wall time; \"busy\" is the share of the machine's %d CPUs they kept busy.\n\n", b.env.cpus)
 	for _, r := range b.rows {
@@ -197,6 +202,7 @@ var cpuSides = map[string][2]string{
 	stepRepush:   {"ferry push", "the target docker-registry"},
 	stepImport:   {"ferry import", "containerd"},
 	stepReimport: {"ferry import", "containerd"},
+	stepDelta:    {"ferry build --base", "the source docker-registry"},
 }
 
 // target is one of the goals ferry is held to, with this run's verdict.

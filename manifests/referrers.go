@@ -90,3 +90,25 @@ func Referrer(desc ocispec.Descriptor, content []byte) (ocispec.Descriptor, *oci
 	desc.Annotations = m.Annotations
 	return desc, m.Subject, nil
 }
+
+// ReferrersMode says which referrers (signatures, SBOMs, attestations)
+// travel with the images that build, push or serve move: all (the zero
+// value) or none.
+type ReferrersMode string
+
+// Referrers modes.
+const (
+	ReferrersAll  ReferrersMode = "all"
+	ReferrersNone ReferrersMode = "none"
+)
+
+// ParseReferrersMode reads a --referrers value: all (or empty) or none.
+func ParseReferrersMode(s string) (ReferrersMode, error) {
+	switch m := ReferrersMode(s); m {
+	case "", ReferrersAll:
+		return ReferrersAll, nil
+	case ReferrersNone:
+		return m, nil
+	}
+	return "", fmt.Errorf("%w: %q: want all or none", ErrInvalidArgument, s)
+}

@@ -31,8 +31,8 @@ type Options struct {
 	// platforms (it must have at least one).
 	AllowMissingPlatforms bool
 	// Referrers says which referrers (signatures, SBOMs, attestations)
-	// travel with the images; the zero value means ReferrersAll.
-	Referrers ReferrersMode
+	// travel with the images; the zero value means all of them.
+	Referrers manifests.ReferrersMode
 	// ArtifactTypes, when set, keeps only the referrers of these artifact
 	// types (at every level: a signature of an SBOM needs its own type).
 	ArtifactTypes []string

@@ -15,15 +15,6 @@ import (
 	"github.com/ferry-oci/ferry/manifests"
 )
 
-// ReferrersMode says which referrers a build carries.
-type ReferrersMode string
-
-// Referrers modes: all (the default, also the zero value) or none.
-const (
-	ReferrersAll  ReferrersMode = "all"
-	ReferrersNone ReferrersMode = "none"
-)
-
 // referrerFinder finds the referrers of a manifest in an image source.
 type referrerFinder interface {
 	// Referrers lists the manifests whose subject is subject.
@@ -42,7 +33,7 @@ var cosignSuffixes = []string{manifests.CosignSignatureSuffix, manifests.CosignA
 // which the referrers of each index and manifest are edges after its
 // children. A listed referrer that cannot be read is an error naming it.
 func (r *resolver) withReferrers(ctx context.Context, src bundle.Source, finder referrerFinder) (bundle.Source, error) {
-	if finder == nil || r.opts.Referrers == ReferrersNone {
+	if finder == nil || r.opts.Referrers == manifests.ReferrersNone {
 		return src, nil
 	}
 	seen := map[digest.Digest]bool{}

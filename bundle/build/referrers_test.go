@@ -296,7 +296,7 @@ func TestBuildReferrerSelection(t *testing.T) {
 		mutate func(*build.Options)
 		want   []digest.Digest
 	}{
-		{"none", func(o *build.Options) { o.Referrers = build.ReferrersNone }, nil},
+		{"none", func(o *build.Options) { o.Referrers = manifests.ReferrersNone }, nil},
 		{"spdx only", func(o *build.Options) { o.ArtifactTypes = []string{testimages.ArtifactTypeSPDX} }, []digest.Digest{s.fix.SBOM}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -87,7 +87,7 @@ makes the full bundle from the base and the delta.`,
 	fl.BoolVar(&f.keepGoing, "keep-going", false, "write the bundle without the images that fail, name them, and exit 1")
 	fl.StringArrayVar(&f.insecure, "insecure-registry", nil, "registry HOST[:PORT] reachable over plain HTTP or unverified TLS (repeatable)")
 	fl.IntVar(&f.jobs, "jobs", 0, "blobs downloaded at once (0: 8)")
-	fl.StringVar(&f.referrers, "referrers", string(build.ReferrersAll), "referrers carried with the images: all or none")
+	fl.StringVar(&f.referrers, "referrers", string(manifests.ReferrersAll), "referrers carried with the images: all or none")
 	fl.StringArrayVar(&f.artifactTypes, "artifact-type", nil, "carry only referrers of this artifact type (repeatable)")
 	fl.StringArrayVar(&f.bases, "base", nil, "write a delta holding only the layers this bundle lacks (repeatable, bases first)")
 	return cmd
@@ -117,9 +117,9 @@ func (f *buildFlags) options() (build.Options, error) {
 	if err != nil {
 		return build.Options{}, usageError{err}
 	}
-	mode := build.ReferrersMode(f.referrers)
-	if mode != build.ReferrersAll && mode != build.ReferrersNone {
-		return build.Options{}, usageError{fmt.Errorf("--referrers=%q: want all or none", f.referrers)}
+	mode, err := manifests.ParseReferrersMode(f.referrers)
+	if err != nil {
+		return build.Options{}, usageError{fmt.Errorf("--referrers: %w", err)}
 	}
 	opts := build.Options{
 		List:                  list,

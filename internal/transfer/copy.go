@@ -111,9 +111,13 @@ func (c *Copier) copyNode(ctx context.Context, src Fetcher, desc ocispec.Descrip
 	}
 }
 
-// own copies the node this graph created and publishes the outcome.
+// own copies the node this graph created, then its predecessors, and
+// publishes the outcome.
 func (c *Copier) own(ctx context.Context, src Fetcher, desc ocispec.Descriptor, n *node) error {
 	err := c.copyOnce(ctx, src, desc)
+	if err == nil {
+		err = c.copyPredecessors(ctx, src, desc)
+	}
 	n.err = err
 	if err != nil && ctx.Err() != nil {
 		n.cancelled = true
@@ -133,6 +137,9 @@ func (c *Copier) copyOnce(ctx context.Context, src Fetcher, desc ocispec.Descrip
 	graphNode := manifests.IsGraphNode(desc.MediaType)
 	if exists && (!graphNode || c.opts.TrustExistingManifests) {
 		c.done(desc, Skipped)
+		if graphNode && c.opts.Predecessors != nil {
+			return c.predecessorsBelow(ctx, src, desc)
+		}
 		return nil
 	}
 	if !graphNode {
@@ -153,6 +160,11 @@ func (c *Copier) copyOnce(ctx context.Context, src Fetcher, desc ocispec.Descrip
 }
 
 func (c *Copier) copyChildren(ctx context.Context, src Fetcher, desc ocispec.Descriptor, content []byte) error {
+	return c.copyChildrenIf(ctx, src, desc, content, func(ocispec.Descriptor) bool { return true })
+}
+
+// copyChildrenIf copies the children of desc that keep says.
+func (c *Copier) copyChildrenIf(ctx context.Context, src Fetcher, desc ocispec.Descriptor, content []byte, keep func(ocispec.Descriptor) bool) error {
 	children, err := manifests.Children(desc, content)
 	if err != nil {
 		return &CopyError{Op: "parse", Origin: Source, Desc: desc, Err: err}
@@ -164,9 +176,41 @@ func (c *Copier) copyChildren(ctx context.Context, src Fetcher, desc ocispec.Des
 	}
 	g, gctx := errgroup.WithContext(ctx)
 	for _, child := range children {
-		g.Go(func() error { return c.copyNode(gctx, src, child) })
+		if keep(child) {
+			g.Go(func() error { return c.copyNode(gctx, src, child) })
+		}
 	}
 	return g.Wait()
+}
+
+// predecessorsBelow visits the indexes and manifests below a trusted one
+// the target has, so that their referrers are copied too (the target may
+// have an image without its signatures).
+func (c *Copier) predecessorsBelow(ctx context.Context, src Fetcher, desc ocispec.Descriptor) error {
+	content, err := c.fetchManifest(ctx, src, desc)
+	if err != nil {
+		return err
+	}
+	return c.copyChildrenIf(ctx, src, desc, content, func(d ocispec.Descriptor) bool { return manifests.IsGraphNode(d.MediaType) })
+}
+
+// copyPredecessors copies the referrers of an index or manifest that is
+// in the target, one after the other: referrers of one subject may share
+// the target's record of them (the referrers tag schema).
+func (c *Copier) copyPredecessors(ctx context.Context, src Fetcher, desc ocispec.Descriptor) error {
+	if c.opts.Predecessors == nil || !manifests.IsGraphNode(desc.MediaType) {
+		return nil
+	}
+	preds, err := c.opts.Predecessors(ctx, desc)
+	if err != nil {
+		return &CopyError{Op: "referrers", Origin: Source, Desc: desc, Err: err}
+	}
+	for _, p := range preds {
+		if err := c.copyNode(ctx, src, p); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // fetchManifest reads and verifies an index or manifest.

@@ -97,7 +97,15 @@ type Options struct {
 	TrustExistingManifests bool
 	// Observer, when set, is told about every blob.
 	Observer Observer
+	// Predecessors, when set, returns the manifests that refer to an
+	// index or manifest (its referrers: signatures, SBOMs, ...). Each is
+	// copied with its graph once the node is in the target, and theirs
+	// after them, as oras-go's ExtendedCopy does.
+	Predecessors PredecessorsFunc
 }
+
+// PredecessorsFunc returns the referrers of desc to copy after it.
+type PredecessorsFunc func(ctx context.Context, desc ocispec.Descriptor) ([]ocispec.Descriptor, error)
 
 // Stats counts what a copy did.
 type Stats struct {

@@ -43,6 +43,13 @@ type PushOptions struct {
 	// DryRun plans the push (which image goes where, with which digest)
 	// without contacting the registry.
 	DryRun bool
+	// Referrers says which of the images' referrers (signatures, SBOMs,
+	// attestations) go with them, each after its subject: all (the zero
+	// value) or none. A registry with the referrers API lists them; on one
+	// without (distribution 2.8), each subject's referrers tag schema
+	// index is kept, merged with what is already there. cosign's
+	// tag-scheme manifests get their tags.
+	Referrers manifests.ReferrersMode
 	// Observer, when set, is told about every blob.
 	Observer transfer.Observer
 }
@@ -89,6 +96,9 @@ type PushedImage struct {
 	SourceDigest digest.Digest
 	// Platforms are the platforms pushed ("linux/arm64"), when known.
 	Platforms []string
+	// Referrers is how many of its referrers went with it (in a dry run,
+	// how many it has).
+	Referrers int
 	// Err is why the image failed, or nil.
 	Err error
 }
@@ -106,6 +116,8 @@ type pushPlan struct {
 	content []byte // the root's bytes
 	src     transfer.Fetcher
 	result  *PushedImage
+	// referrers travel with the image (bundle.Reader.ReferrersOf).
+	referrers []bundle.Referrer
 }
 
 // Push copies the bundle's images into the registry opts.To names: blobs,
@@ -145,7 +157,7 @@ func Push(ctx context.Context, r *bundle.Reader, opts PushOptions) (*PushResult,
 	if err := client.Ping(ctx); err != nil {
 		return nil, err
 	}
-	p := &pusher{remote: client, bundle: r, opts: opts, copiers: map[string]*repoCopier{}}
+	p := &pusher{remote: client, bundle: r, opts: opts, copiers: map[string]*repoCopier{}, referrers: planReferrers(plans)}
 	if err := p.checkBase(ctx, plans); err != nil {
 		return nil, err
 	}
@@ -192,6 +204,8 @@ func (p *pushPlan) prepare(ctx context.Context, r *bundle.Reader, host, prefix s
 	p.result.Name = p.img.Name
 	p.result.SourceDigest = p.img.Descriptor.Digest
 	p.result.Digest = p.img.Descriptor.Digest
+	p.referrers = imageReferrers(r, p.img, opts.Referrers)
+	p.result.Referrers = len(p.referrers)
 	if p.result.Err = p.mapName(host, prefix, opts.KeepHost); p.result.Err != nil {
 		return
 	}
@@ -245,6 +259,8 @@ type pusher struct {
 
 	mu      sync.Mutex
 	copiers map[string]*repoCopier
+	// referrers are the referrers to push, by destination repository.
+	referrers map[string]*repoReferrers
 }
 
 type repoCopier struct {
@@ -282,13 +298,17 @@ func (p *pusher) run(ctx context.Context, plans []*pushPlan) {
 	_ = g.Wait() // errors are in the results
 }
 
-// push copies one image's graph, then tags it.
+// push copies one image's graph, its referrers after their subjects,
+// then tags it.
 func (p *pusher) push(ctx context.Context, plan *pushPlan) error {
 	rc, err := p.copier(plan.repo)
 	if err != nil {
 		return err
 	}
 	if err := rc.copier.Copy(ctx, plan.src, plan.root); err != nil {
+		return err
+	}
+	if err := p.finishReferrers(ctx, plan, rc.target); err != nil {
 		return err
 	}
 	if plan.tag == "" {
@@ -309,11 +329,15 @@ func (p *pusher) copier(repo string) (*repoCopier, error) {
 	if err != nil {
 		return nil, err
 	}
-	rc := &repoCopier{target: target, copier: transfer.NewCopier(target, transfer.Options{
+	opts := transfer.Options{
 		Jobs:                   p.opts.Jobs,
 		TrustExistingManifests: true, // a registry refuses a manifest whose blobs are missing
 		Observer:               p.opts.Observer,
-	})}
+	}
+	if rr := p.referrers[repo]; rr != nil {
+		opts.Predecessors = rr.predecessors
+	}
+	rc := &repoCopier{target: target, copier: transfer.NewCopier(target, opts)}
 	p.copiers[repo] = rc
 	return rc, nil
 }

@@ -536,7 +536,10 @@ func TestPushInterrupted(t *testing.T) {
 	testenv.Skopeo(t, append(args, "docker://"+reg.Ref("big/library/big:1"), "oci:"+filepath.Join(t.TempDir(), "oci")+":big")...)
 }
 
-func TestPushIntoFerryServe(t *testing.T) {
+// serveWritable serves a small bundle with a writable ferry serve on
+// 127.0.0.1 until the test ends and returns its host:port.
+func serveWritable(t *testing.T) string {
+	t.Helper()
 	served := pushBundle(t, map[string]testbundle.Image{"docker.io/library/served:1": testimages.Image(t, "linux/amd64")})
 	ctx, cancel := context.WithCancel(context.Background())
 	srv, err := registry.New(ctx, served, registry.Options{Writable: true, DataDir: t.TempDir()})
@@ -554,13 +557,17 @@ func TestPushIntoFerryServe(t *testing.T) {
 		<-done
 		srv.Close()
 	})
+	return ln.Addr().String()
+}
 
+func TestPushIntoFerryServe(t *testing.T) {
+	host := serveWritable(t)
 	r := mixedBundle(t)
-	o := installer.PushOptions{To: ln.Addr().String() + "/pushed", Options: remote.Options{PlainHTTP: true, Keychain: authn.NewMultiKeychain()}}
+	o := installer.PushOptions{To: host + "/pushed", Options: remote.Options{PlainHTTP: true, Keychain: authn.NewMultiKeychain()}}
 	mustPush(t, r, o)
 	for _, img := range r.Images() {
 		_, repo, tag, _ := manifests.SplitReference(img.Name)
-		raw := testenv.Skopeo(t, "inspect", "--raw", "--tls-verify=false", "docker://"+ln.Addr().String()+"/pushed/"+repo+":"+tag)
+		raw := testenv.Skopeo(t, "inspect", "--raw", "--tls-verify=false", "docker://"+host+"/pushed/"+repo+":"+tag)
 		if got := digest.FromBytes([]byte(raw)); got != img.Descriptor.Digest {
 			t.Errorf("%s: ferry serve has %s, bundle %s", img.Name, got, img.Descriptor.Digest)
 		}

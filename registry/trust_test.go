@@ -11,37 +11,6 @@ import (
 	"github.com/ferry-oci/ferry/internal/testimages"
 )
 
-// orasDiscover lists the referrers of ref (host/repo@digest, plain HTTP)
-// with `oras discover` through the referrers API only, at every depth, as
-// digest -> artifactType.
-func orasDiscover(t *testing.T, ref string) map[digest.Digest]string {
-	t.Helper()
-	out := testenv.Tool(t, "", nil, "oras", "discover", "--plain-http", "--distribution-spec", "v1.1-referrers-api", "--format", "json", ref)
-	var tree any
-	if err := json.Unmarshal([]byte(out), &tree); err != nil {
-		t.Fatalf("oras discover %s: %v: %s", ref, err, out)
-	}
-	found := map[digest.Digest]string{}
-	var walk func(v any, top bool)
-	walk = func(v any, top bool) {
-		switch x := v.(type) {
-		case map[string]any:
-			if d, ok := x["digest"].(string); ok && !top {
-				found[digest.Digest(d)], _ = x["artifactType"].(string)
-			}
-			for _, c := range x {
-				walk(c, false)
-			}
-		case []any:
-			for _, c := range x {
-				walk(c, false)
-			}
-		}
-	}
-	walk(tree, true)
-	return found
-}
-
 // TestReferrersCosignOras signs an image pushed into a writable server with
 // the real cosign (OCI 1.1 referrers mode) and attaches an SBOM with the
 // real oras; oras discover lists both through the referrers API, cosign
@@ -58,7 +27,7 @@ func TestReferrersCosignOras(t *testing.T) {
 	sbom := testimages.Attach(t, reg, repo, img, testimages.ArtifactTypeSPDX,
 		testimages.File{Name: "sbom.spdx.json", MediaType: testimages.ArtifactTypeSPDX, Content: []byte(`{"spdxVersion":"SPDX-2.3"}`)})
 
-	found := orasDiscover(t, reg.Ref(repo+"@"+img.String()))
+	found := testimages.Discover(t, reg, reg.Ref(repo+"@"+img.String()), true)
 	if found[sbom] != testimages.ArtifactTypeSPDX || len(found) != 2 {
 		t.Errorf("oras discover: %v, want the SBOM %s and a signature", found, sbom)
 	}
@@ -109,14 +78,14 @@ func TestBundleReferrersCosignOras(t *testing.T) {
 			t.Errorf("cosign verify %s with another key passed", ref)
 		}
 	}
-	found := orasDiscover(t, reg.Ref("library/single@"+fix.Single.String()))
+	found := testimages.Discover(t, reg, reg.Ref("library/single@"+fix.Single.String()), true)
 	if found[fix.SBOM] != testimages.ArtifactTypeSPDX || len(found) != 3 {
 		t.Errorf("oras discover library/single: %v, want the SBOM %s, its signature and the image's", found, fix.SBOM)
 	}
-	if found := orasDiscover(t, reg.Ref("library/single@"+fix.SBOM.String())); len(found) != 1 {
+	if found := testimages.Discover(t, reg, reg.Ref("library/single@"+fix.SBOM.String()), true); len(found) != 1 {
 		t.Errorf("oras discover the SBOM: %v, want its signature", found)
 	}
-	if found := orasDiscover(t, reg.Ref("library/unsigned@"+fix.Unsigned.String())); len(found) != 0 {
+	if found := testimages.Discover(t, reg, reg.Ref("library/unsigned@"+fix.Unsigned.String()), true); len(found) != 0 {
 		t.Errorf("oras discover library/unsigned: %v, want none", found)
 	}
 }

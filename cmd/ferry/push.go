@@ -20,6 +20,7 @@ func init() { commands = append(commands, newPushCommand) }
 type pushFlags struct {
 	platforms     []string
 	passwordStdin bool
+	referrers     string
 	prefix        string // "push-" in ferry install
 }
 
@@ -72,6 +73,7 @@ func (f *pushFlags) bind(fl *pflag.FlagSet, prefix string, opts *installer.PushO
 	fl.StringVar(&opts.CAFile, prefix+"ca-file", "", "PEM file of CA certificates to trust for the registry")
 	fl.StringVar(&opts.Username, prefix+"username", "", "registry user name (with --"+prefix+"password-stdin)")
 	fl.BoolVar(&f.passwordStdin, prefix+"password-stdin", false, "read the registry password from standard input")
+	fl.StringVar(&f.referrers, prefix+"referrers", string(manifests.ReferrersAll), "referrers (signatures, SBOMs, attestations) pushed after their images: all or none")
 	f.prefix = prefix
 }
 
@@ -88,6 +90,9 @@ func (f *pushFlags) complete(cmd *cobra.Command, opts *installer.PushOptions) er
 		return usageError{fmt.Errorf("--platform: %w", err)}
 	}
 	opts.Platforms = platforms
+	if opts.Referrers, err = manifests.ParseReferrersMode(f.referrers); err != nil {
+		return usageError{fmt.Errorf("--%sreferrers: %w", f.prefix, err)}
+	}
 	if f.passwordStdin {
 		b, err := io.ReadAll(io.LimitReader(cmd.InOrStdin(), 64<<10))
 		if err != nil {
@@ -143,6 +148,7 @@ type pushImageResult struct {
 	SourceDigest  string   `json:"sourceDigest"`
 	DigestChanged bool     `json:"digestChanged"`
 	Platforms     []string `json:"platforms,omitempty"`
+	Referrers     int      `json:"referrers"`
 	Error         string   `json:"error,omitempty"`
 }
 
@@ -161,6 +167,7 @@ func newPushSummary(res *installer.PushResult, dryRun bool) pushSummary {
 		v := pushImageResult{
 			Name: img.Name, Destination: img.Destination, Digest: img.Digest.String(),
 			SourceDigest: img.SourceDigest.String(), DigestChanged: img.DigestChanged(), Platforms: img.Platforms,
+			Referrers: img.Referrers,
 		}
 		if img.Err != nil {
 			v.Error = img.Err.Error()
@@ -185,7 +192,7 @@ func printPush(w io.Writer, res *installer.PushResult, dryRun bool) {
 			fmt.Fprintf(w, "FAILED %s -> %s: %s\n", img.Name, img.Destination, img.Error)
 			continue
 		}
-		fmt.Fprintf(w, "%s %s -> %s@%s [%s]\n", verb, img.Name, img.Destination, img.Digest, strings.Join(img.Platforms, ","))
+		fmt.Fprintf(w, "%s %s -> %s@%s [%s]%s\n", verb, img.Name, img.Destination, img.Digest, strings.Join(img.Platforms, ","), referrersNote(img.Referrers))
 		if img.DigestChanged {
 			fmt.Fprintf(w, "  digest changed: filtered from %s\n", img.SourceDigest)
 		}
@@ -197,4 +204,12 @@ func printPush(w io.Writer, res *installer.PushResult, dryRun bool) {
 	fmt.Fprintf(w, "%d images pushed, %d failed in %s; blobs: %d sent (%s), %d skipped, %d mounted (%s not sent)\n",
 		s.Pushed, s.Failed, res.Duration.Round(time.Millisecond), s.BlobsSent, humanBytes(s.BytesSent),
 		s.BlobsSkipped, s.BlobsMounted, humanBytes(s.BytesSkipped))
+}
+
+// referrersNote says how many referrers went with an image, if any.
+func referrersNote(n int) string {
+	if n == 0 {
+		return ""
+	}
+	return fmt.Sprintf(" + %d referrers", n)
 }

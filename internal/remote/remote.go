@@ -83,6 +83,10 @@ type Client struct {
 
 	mu    sync.Mutex
 	blobs map[digest.Digest]*blobPlace
+	// subjects serializes the PUTs of referrers of one subject (by
+	// "repository@digest"): on a registry without the referrers API each
+	// one rewrites the subject's referrers tag schema index.
+	subjects sync.Map
 }
 
 // blobPlace is a repository that holds a blob, or is being sent it (done
@@ -527,8 +531,17 @@ func (t *Repository) Tag(ctx context.Context, tag string, desc ocispec.Descripto
 	return t.put(ctx, ref, desc, content)
 }
 
-// put PUTs a manifest by digest or tag.
+// put PUTs a manifest by digest or tag. A manifest with a subject (a
+// referrer) is listed by the registry's referrers API, or where the
+// registry has none (go-containerregistry asks it) added to the subject's
+// referrers tag schema index (tag sha256-<hex>), merged with the entries
+// already there; referrers of one subject are PUT one at a time.
 func (t *Repository) put(ctx context.Context, ref name.Reference, desc ocispec.Descriptor, content []byte) error {
+	if _, subject, err := manifests.Referrer(desc, content); err == nil && subject != nil {
+		mu, _ := t.r.subjects.LoadOrStore(t.repo.Name()+"@"+subject.Digest.String(), &sync.Mutex{})
+		mu.(*sync.Mutex).Lock()
+		defer mu.(*sync.Mutex).Unlock()
+	}
 	err := t.r.pusher.Put(ctx, ref, rawManifest{content: content, mediaType: desc.MediaType})
 	var terr *transport.Error
 	if errors.As(err, &terr) && isOCI(desc.MediaType) &&

@@ -7,7 +7,6 @@ import (
 	"testing"
 
 	"github.com/google/go-containerregistry/pkg/authn"
-	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/ferry-oci/ferry/installer"
@@ -17,30 +16,6 @@ import (
 	"github.com/ferry-oci/ferry/internal/testimages"
 	"github.com/ferry-oci/ferry/manifests"
 )
-
-// checkSigned runs cosign verify against reg under prefix for every signed
-// fixture manifest: with the signing key it passes, with another it fails.
-func checkSigned(t *testing.T, reg *testenv.RegistryServer, prefix string, fix *testimages.SignedFixture) {
-	t.Helper()
-	for _, tc := range []struct {
-		repo string
-		dgst digest.Digest
-		mode testimages.SignMode
-	}{
-		{"library/signed", fix.Index, testimages.TagScheme},
-		{"library/signed", fix.Amd64, testimages.Referrer},
-		{"library/single", fix.Single, testimages.Referrer},
-		{"library/single", fix.SBOM, testimages.Referrer},
-	} {
-		ref := reg.Ref(prefix + "/" + tc.repo + "@" + tc.dgst.String())
-		if err := testimages.CosignVerify(t, reg, fix.Key.Pub, ref, tc.mode); err != nil {
-			t.Errorf("cosign verify %s: %v", ref, err)
-		}
-		if err := testimages.CosignVerify(t, reg, fix.Other.Pub, ref, tc.mode); err == nil {
-			t.Errorf("cosign verify %s with another key passed", ref)
-		}
-	}
-}
 
 // tags lists the tags of repo in reg with skopeo.
 func tags(t *testing.T, reg *testenv.RegistryServer, repo string) []string {
@@ -107,7 +82,7 @@ func TestPushReferrers(t *testing.T) {
 		if got := tags(t, reg, "mirror/library/signed"); !slices.Contains(got, sigTag) {
 			t.Errorf("tags of library/signed %v, want cosign's %s", got, sigTag)
 		}
-		checkSigned(t, reg, "mirror", fix)
+		fix.CheckSigned(t, reg, "mirror")
 		if res := mustPush(t, r, o); res.Stats.Copied != 0 {
 			t.Errorf("second push sent %d blobs, want none", res.Stats.Copied)
 		}
@@ -126,6 +101,6 @@ func TestPushReferrers(t *testing.T) {
 				t.Errorf("referrers tag %s written into a registry with the referrers API", tag)
 			}
 		}
-		checkSigned(t, reg, "mirror", fix)
+		fix.CheckSigned(t, reg, "mirror")
 	})
 }

@@ -60,24 +60,7 @@ func TestBundleReferrersCosignOras(t *testing.T) {
 	fix := sb.Fixture
 	s := serveBundle(t, sb.Path, Options{})
 	reg := &testenv.RegistryServer{Host: s.host, URL: s.url}
-	for _, tc := range []struct {
-		repo string
-		dgst digest.Digest
-		mode testimages.SignMode
-	}{
-		{"library/signed", fix.Index, testimages.TagScheme},
-		{"library/signed", fix.Amd64, testimages.Referrer},
-		{"library/single", fix.Single, testimages.Referrer},
-		{"library/single", fix.SBOM, testimages.Referrer},
-	} {
-		ref := reg.Ref(tc.repo + "@" + tc.dgst.String())
-		if err := testimages.CosignVerify(t, reg, fix.Key.Pub, ref, tc.mode); err != nil {
-			t.Errorf("cosign verify %s: %v", ref, err)
-		}
-		if err := testimages.CosignVerify(t, reg, fix.Other.Pub, ref, tc.mode); err == nil {
-			t.Errorf("cosign verify %s with another key passed", ref)
-		}
-	}
+	fix.CheckSigned(t, reg, "")
 	found := testimages.Discover(t, reg, reg.Ref("library/single@"+fix.Single.String()), true)
 	if found[fix.SBOM] != testimages.ArtifactTypeSPDX || len(found) != 3 {
 		t.Errorf("oras discover library/single: %v, want the SBOM %s, its signature and the image's", found, fix.SBOM)

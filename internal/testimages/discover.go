@@ -44,3 +44,31 @@ func Discover(t testing.TB, reg *testenv.RegistryServer, ref string, apiOnly boo
 	walk(tree, true)
 	return found
 }
+
+// CheckSigned runs cosign verify against reg, under the repository prefix
+// (none when empty), on every manifest the fixture signed: with the
+// signing key it must pass, with the other key fail.
+func (f *SignedFixture) CheckSigned(t testing.TB, reg *testenv.RegistryServer, prefix string) {
+	t.Helper()
+	if prefix != "" {
+		prefix += "/"
+	}
+	for _, tc := range []struct {
+		repo string
+		dgst digest.Digest
+		mode SignMode
+	}{
+		{repoOf(SignedIndexRef), f.Index, TagScheme},
+		{repoOf(SignedIndexRef), f.Amd64, Referrer},
+		{repoOf(SingleRef), f.Single, Referrer},
+		{repoOf(SingleRef), f.SBOM, Referrer},
+	} {
+		ref := reg.Ref(prefix + tc.repo + "@" + tc.dgst.String())
+		if err := CosignVerify(t, reg, f.Key.Pub, ref, tc.mode); err != nil {
+			t.Errorf("cosign verify %s: %v", ref, err)
+		}
+		if err := CosignVerify(t, reg, f.Other.Pub, ref, tc.mode); err == nil {
+			t.Errorf("cosign verify %s with another key passed", ref)
+		}
+	}
+}

@@ -30,7 +30,7 @@ still names the whole index. Run it as root (containerd's socket is root's).`,
 		Example: `  ferry import release.tar
   ferry import release.tar --address /run/k3s/containerd/containerd.sock --namespace k8s.io
   ferry import release.tar --all-platforms --no-unpack
-  ferry import release.tar --image 'tkestack/*' --snapshotter overlayfs`,
+  ferry import release.tar --only 'tkestack/*' --snapshotter overlayfs`,
 		Args: exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			r, err := openBundle(cmd, g, args[0])
@@ -53,7 +53,7 @@ still names the whole index. Run it as root (containerd's socket is root's).`,
 	}
 	fl := cmd.Flags()
 	bindImportFlags(fl, &opts)
-	fl.StringArrayVar(&opts.Images, "image", nil, "import only images matching this pattern, e.g. 'tkestack/*' (see README: Selecting images; repeatable)")
+	bindOnly(fl, &opts.Images, "import only images matching this pattern, e.g. 'tkestack/*'")
 	fl.IntVar(&opts.Jobs, "jobs", 0, "blobs written at once (0: 8)")
 	return cmd
 }

@@ -27,12 +27,12 @@ func TestImportCommand(t *testing.T) {
 	}{
 		{name: "no bundle", args: []string{"import"}, code: exitUsage},
 		{name: "bad platform", args: at("cli", "--platform", "linux"), code: exitUsage, stderr: []string{"invalid platform"}},
-		{name: "empty pattern", args: at("cli", "--image", ""), code: exitUsage},
+		{name: "empty pattern", args: at("cli", "--only", ""), code: exitUsage},
 		{name: "no containerd", args: []string{"import", path, "--address", missing}, code: exitFailure,
 			stderr: []string{missing, "is containerd running?"}},
 		{name: "unknown snapshotter", args: at("cli", "--snapshotter", "nosuch"), code: exitFailure,
 			stderr: []string{"nosuch", "--snapshotter"}},
-		{name: "glob matches nothing", args: at("cli", "--image", "nosuch/*"), code: exitFailure, stderr: []string{"nosuch/*"}},
+		{name: "glob matches nothing", args: at("cli", "--only", "nosuch/*"), code: exitFailure, stderr: []string{"nosuch/*"}},
 		{name: "json", args: at("cli", "-o", "json"), code: exitOK, check: func(t *testing.T, stdout string) {
 			var res containerd.ImportResult
 			if err := json.Unmarshal([]byte(stdout), &res); err != nil {
@@ -50,7 +50,7 @@ func TestImportCommand(t *testing.T) {
 		}},
 		{name: "text re-import", args: at("cli"), code: exitOK,
 			stdout: []string{multiName, listName, digests["multi"].String(), "unchanged unpacked", "2 images", "0 blobs written", "linux/amd64 unpacked into overlayfs"}},
-		{name: "all platforms no unpack one image", args: at("cli2", "--all-platforms", "--no-unpack", "--image", "library/multi"), code: exitOK,
+		{name: "all platforms no unpack one image", args: at("cli2", "--all-platforms", "--no-unpack", "--only", "library/multi"), code: exitOK,
 			stdout: []string{multiName + " " + digests["multi"].String() + " linux/amd64,linux/arm64 created not unpacked", "1 images", "platform all"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -44,7 +44,7 @@ used only with --plain-http, for localhost and private addresses too.`,
   ferry push release.tar --to 127.0.0.1:5000 --plain-http
   echo "$PASSWORD" | ferry push release.tar --to reg.example.com:8443/mirror --ca-file ca.crt --username admin --password-stdin
   ferry push release.tar --to reg.local --keep-host
-  ferry push release.tar --to reg.local --image 'library/*' --platform linux/arm64`,
+  ferry push release.tar --to reg.local --only 'library/*' --platform linux/arm64`,
 		Args: exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := f.complete(cmd, &opts); err != nil {
@@ -55,7 +55,7 @@ used only with --plain-http, for localhost and private addresses too.`,
 	}
 	fl := cmd.Flags()
 	f.bind(fl, "", &opts)
-	fl.StringArrayVar(&opts.Images, "image", nil, "push only images matching this pattern, e.g. 'library/*' (see README: Selecting images; repeatable)")
+	bindOnly(fl, &opts.Images, "push only images matching this pattern, e.g. 'library/*'")
 	fl.StringArrayVar(&f.platforms, "platform", nil, "push indexes filtered to these platforms, os/arch[/variant][,...] (changes their digests)")
 	fl.IntVarP(&opts.Jobs, "jobs", "j", 0, "blobs in flight at once (0: 8)")
 	fl.BoolVar(&opts.FailFast, "fail-fast", false, "stop at the first failed image")

@@ -71,10 +71,10 @@ func TestPushCommandUsage(t *testing.T) {
 		{"username without password", []string{"push", path, "--to", "reg.invalid", "--username", "u"}, exitUsage},
 		{"password without username", []string{"push", path, "--to", "reg.invalid", "--password-stdin"}, exitUsage},
 		{"bad platform", []string{"push", path, "--to", "reg.invalid", "--platform", "linux"}, exitUsage},
-		{"empty pattern", []string{"push", path, "--to", "reg.invalid", "--image", ""}, exitUsage},
+		{"empty pattern", []string{"push", path, "--to", "reg.invalid", "--only", ""}, exitUsage},
 		{"negative jobs", []string{"push", path, "--to", "reg.invalid", "--jobs", "-1"}, exitUsage},
 		{"missing bundle", []string{"push", filepath.Join(t.TempDir(), "none.tar"), "--to", "reg.invalid"}, exitFailure},
-		{"no image matches", []string{"push", path, "--to", "reg.invalid", "--image", "nothing", "--dry-run"}, exitFailure},
+		{"no image matches", []string{"push", path, "--to", "reg.invalid", "--only", "nothing", "--dry-run"}, exitFailure},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			code, _, stderr := runFerry(t, "", tc.args...)

@@ -90,6 +90,7 @@ func newRootCommand(out, errOut io.Writer) (*cobra.Command, *globalOptions) {
 			if err := checkOutput(cmd, g); err != nil {
 				return err
 			}
+			warnRenamed(cmd, g)
 			g.parsed = true
 			return nil
 		},

@@ -49,7 +49,7 @@ func TestTrustCommands(t *testing.T) {
 		t.Errorf("inspect text lacks the SBOM:\n%s", out)
 	}
 
-	code, out, errOut = runFerry(t, "", "verify", path, "--key", f.Key.Pub, "--image", "*/library/signed:1", "--image", "*/library/single:1")
+	code, out, errOut = runFerry(t, "", "verify", path, "--key", f.Key.Pub, "--only", "*/library/signed:1", "--only", "*/library/single:1")
 	if code != exitOK || !strings.Contains(out, "2 of 2 image(s) signed by the key") {
 		t.Errorf("verify --key of the signed images: exit %d\n%s\n%s", code, out, errOut)
 	}
@@ -63,7 +63,7 @@ func TestTrustCommands(t *testing.T) {
 	if code != exitFailure || len(res.Signatures.Images) != 3 || !strings.Contains(errOut+out, unsigned) {
 		t.Errorf("verify --key with an unsigned image: exit %d\n%s\n%s", code, out, errOut)
 	}
-	code, out, errOut = runFerry(t, "", "verify", path, "--key", f.Other.Pub, "--image", "*/library/signed:1")
+	code, out, errOut = runFerry(t, "", "verify", path, "--key", f.Other.Pub, "--only", "*/library/signed:1")
 	if code != exitFailure || !strings.Contains(out, "NOT SIGNED image "+signed) || !strings.Contains(out, "does not verify") {
 		t.Errorf("verify with another key: exit %d\n%s\n%s", code, out, errOut)
 	}

@@ -42,7 +42,7 @@ it borrows are counted. With --base (its bases, in order), the base bundles
 and the delta are checked as one: every image of both complete.
 
 --key FILE (a PEM public key: ECDSA, Ed25519 or RSA) also checks, offline,
-that every image (or those chosen with --image) carries a cosign signature
+that every image (or those chosen with --only) carries a cosign signature
 of its digest by that key; unsigned images and bad signatures are named.`,
 		Args: exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -90,7 +90,7 @@ of its digest by that key; unsigned images and bad signatures are named.`,
 	cmd.Flags().IntVar(&opts.Jobs, "jobs", 0, "blobs hashed at once (0: 8)")
 	cmd.Flags().StringArrayVar(&bases, "base", nil, "base bundle of a delta, checked with it (repeatable, in order)")
 	cmd.Flags().StringVar(&keyFile, "key", "", "PEM public key: check that every image carries a cosign signature by it")
-	cmd.Flags().StringArrayVar(&images, "image", nil, "with --key, check only the images matching this glob (repeatable)")
+	bindOnly(cmd.Flags(), &images, "with --key, check only the images matching this pattern")
 	return cmd
 }
 

@@ -585,3 +585,37 @@ func writeLayoutWithHugeManifest(t *testing.T, dir string) {
 	idx := fmt.Sprintf(`{"schemaVersion":2,"manifests":[{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"%s","size":%d,"annotations":{"org.opencontainers.image.ref.name":"example.com/huge:1"}}]}`, d, len(huge))
 	os.WriteFile(filepath.Join(dir, "index.json"), []byte(idx), 0o644)
 }
+
+// TestBuildCorruptRegistryBlob: a registry that sends a layer whose bytes
+// are not its digest fails the build with ErrDigestMismatch naming the
+// blob, and writes nothing. ferry fetches blob bytes unhashed and checks
+// them once, in the copy engine.
+func TestBuildCorruptRegistryBlob(t *testing.T) {
+	reg := testenv.Registry(t)
+	img := testimages.Image(t, "linux/amd64", testimages.WithRandomLayers(1, 64<<10))
+	testimages.Push(t, reg, "library/bad:1", img)
+	layers, err := img.Layers()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ld, err := layers[len(layers)-1].Digest()
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := filepath.Join(reg.Dir, "docker/registry/v2/blobs/sha256", ld.Hex[:2], ld.Hex, "data")
+	b, err := os.ReadFile(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b[len(b)/2] ^= 0xff
+	if err := os.WriteFile(data, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	f := &buildFixture{reg: reg}
+	dir := t.TempDir()
+	out, _, err := f.buildOrListError(context.Background(), t, dir, "HOST/library/bad:1\n")
+	if !errors.Is(err, manifests.ErrDigestMismatch) || !strings.Contains(err.Error(), ld.String()) {
+		t.Errorf("build from a registry sending a corrupt layer: %v, want %v naming %s", err, manifests.ErrDigestMismatch, ld)
+	}
+	assertNothingWritten(t, dir, out)
+}

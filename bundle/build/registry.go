@@ -8,7 +8,9 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"slices"
+	"sync"
 
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
@@ -43,6 +45,10 @@ type Registries struct {
 	opts           RegistryOptions
 	puller         *remote.Puller
 	insecurePuller *remote.Puller
+	base, insecure http.RoundTripper
+	// blobClients holds, per repository, a func returning the HTTP client
+	// that GETs its blobs (made once; never kept when making it failed).
+	blobClients sync.Map
 }
 
 // NewRegistries returns a client for source registries.
@@ -70,7 +76,7 @@ func NewRegistries(opts RegistryOptions) (*Registries, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Registries{opts: opts, puller: puller, insecurePuller: insecurePuller}, nil
+	return &Registries{opts: opts, puller: puller, insecurePuller: insecurePuller, base: base, insecure: insecure}, nil
 }
 
 // Image is an image resolved in a registry: its root descriptor and a
@@ -93,7 +99,7 @@ func (r *Registries) Resolve(ctx context.Context, ref string) (*Image, error) {
 		return nil, classify(err)
 	}
 	root := ocispec.Descriptor{MediaType: string(desc.MediaType), Digest: digest.Digest(desc.Digest.String()), Size: desc.Size}
-	return &Image{Ref: ref, Descriptor: root, Fetcher: &Repository{repo: parsed.Context(), puller: puller}}, nil
+	return &Image{Ref: ref, Descriptor: root, Fetcher: &Repository{repo: parsed.Context(), puller: puller, registries: r}}, nil
 }
 
 func (r *Registries) parse(ref string) (name.Reference, error) {
@@ -113,10 +119,65 @@ func (r *Registries) parse(ref string) (name.Reference, error) {
 }
 
 func (r *Registries) pullerFor(reg name.Registry) *remote.Puller {
-	if slices.Contains(r.opts.Insecure, reg.RegistryStr()) || slices.Contains(r.opts.Insecure, reg.Name()) {
+	if r.isInsecure(reg) {
 		return r.insecurePuller
 	}
 	return r.puller
+}
+
+func (r *Registries) isInsecure(reg name.Registry) bool {
+	return slices.Contains(r.opts.Insecure, reg.RegistryStr()) || slices.Contains(r.opts.Insecure, reg.Name())
+}
+
+// fetchBlob GETs a blob's bytes as the registry sends them, unhashed: the
+// copy engine's VerifyReader checks every blob it moves, so each byte is
+// hashed once (go-containerregistry's layer reader would hash it again).
+func (r *Registries) fetchBlob(ctx context.Context, repo name.Repository, desc ocispec.Descriptor) (io.ReadCloser, error) {
+	ref := repo.Digest(desc.Digest.String())
+	client, err := r.blobClient(ctx, repo)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", ref, classify(err))
+	}
+	u := url.URL{Scheme: repo.Scheme(), Host: repo.RegistryStr(), Path: "/v2/" + repo.RepositoryStr() + "/blobs/" + desc.Digest.String()}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", ref, err)
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", ref, err)
+	}
+	if err := transport.CheckError(resp, http.StatusOK); err != nil {
+		resp.Body.Close()
+		return nil, fmt.Errorf("%s: %w", ref, classify(err))
+	}
+	return resp.Body, nil
+}
+
+// blobClient is the client that GETs repo's blobs, authorized to pull
+// from it: made once per repository, on first use.
+func (r *Registries) blobClient(ctx context.Context, repo name.Repository) (*http.Client, error) {
+	newClient := sync.OnceValues(func() (*http.Client, error) {
+		auth, err := authn.Resolve(ctx, r.opts.Keychain, repo)
+		if err != nil {
+			return nil, err
+		}
+		base := r.base
+		if r.isInsecure(repo.Registry) {
+			base = r.insecure
+		}
+		tr, err := transport.NewWithContext(ctx, repo.Registry, auth, transport.NewRetry(base), []string{repo.Scope(transport.PullScope)})
+		if err != nil {
+			return nil, err
+		}
+		return &http.Client{Transport: transport.NewUserAgent(tr, "ferry")}, nil
+	})
+	v, _ := r.blobClients.LoadOrStore(repo.Name(), newClient)
+	c, err := v.(func() (*http.Client, error))()
+	if err != nil {
+		r.blobClients.CompareAndDelete(repo.Name(), v) // a later call tries again
+	}
+	return c, err
 }
 
 // classify adds ferry's sentinel and a hint to registry errors a user can act on.
@@ -135,8 +196,9 @@ func classify(err error) error {
 
 // Repository is a transfer.Fetcher over one registry repository.
 type Repository struct {
-	repo   name.Repository
-	puller *remote.Puller
+	repo       name.Repository
+	puller     *remote.Puller
+	registries *Registries
 }
 
 // Fetch implements transfer.Fetcher: manifests by digest, blobs by digest.
@@ -149,13 +211,5 @@ func (r *Repository) Fetch(ctx context.Context, desc ocispec.Descriptor) (io.Rea
 		}
 		return io.NopCloser(bytes.NewReader(d.Manifest)), nil
 	}
-	layer, err := r.puller.Layer(ctx, ref)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", ref, err)
-	}
-	rc, err := layer.Compressed()
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", ref, err)
-	}
-	return rc, nil
+	return r.registries.fetchBlob(ctx, r.repo, desc)
 }

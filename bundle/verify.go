@@ -55,7 +55,8 @@ type Problem struct {
 	What string `json:"problem"`
 	// Err is the cause: it wraps ErrBlobNotFound, ErrInvalidBundle,
 	// manifests.ErrDigestMismatch, manifests.ErrSizeMismatch,
-	// manifests.ErrInvalidManifest or manifests.ErrManifestTooLarge.
+	// manifests.ErrInvalidManifest, manifests.ErrManifestTooLarge,
+	// manifests.ErrTooDeep or manifests.ErrInvalidReference (an image name).
 	Err error `json:"-"`
 }
 
@@ -303,8 +304,8 @@ func (g *graph) record(d digest.Digest, err error) {
 	g.extra = append(g.extra, Problem{Digest: d, Images: nonEmpty(), What: err.Error(), Err: err})
 }
 
-// checkNames records index.json entries without a name or with a name
-// another entry has.
+// checkNames records index.json entries without a name, with a name that
+// is not an image reference, or with a name another entry has.
 func (g *graph) checkNames() {
 	seen := map[string]bool{}
 	for _, img := range g.images {
@@ -314,6 +315,8 @@ func (g *graph) checkNames() {
 			err = fmt.Errorf("%w: index.json entry has neither %s nor %s", ErrInvalidBundle, AnnotationContainerdName, AnnotationRefName)
 		case seen[img.Name]:
 			err = fmt.Errorf("%w: index.json names %s more than once", ErrInvalidBundle, img.Name)
+		default:
+			_, err = manifests.NormalizeReference(img.Name)
 		}
 		seen[img.Name] = true
 		if err != nil {

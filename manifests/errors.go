@@ -1,6 +1,9 @@
 package manifests
 
-import "errors"
+import (
+	"errors"
+	"fmt"
+)
 
 // The one sentinel set of ferry (errdef style, like containerd's errdefs
 // and oras-go's errdef). Every package wraps these with the reference,
@@ -35,6 +38,8 @@ var (
 	ErrInvalidReference = errors.New("invalid image reference")
 	// ErrInvalidManifest means an index or manifest is not valid JSON of its media type.
 	ErrInvalidManifest = errors.New("invalid manifest")
+	// ErrTooDeep means indexes nest deeper than MaxDepth.
+	ErrTooDeep = fmt.Errorf("indexes nested deeper than %d levels", MaxDepth)
 	// ErrManifestTooLarge means an index or manifest is over MaxManifestSize.
 	ErrManifestTooLarge = errors.New("manifest larger than 4 MiB")
 	// ErrInvalidPlatform means a platform string is not os/arch[/variant].

@@ -20,6 +20,13 @@ const (
 // limit distribution enforces.
 const MaxManifestSize = 4 << 20
 
+// MaxDepth bounds the levels of indexes and manifests below an image's root,
+// the root included; deeper graphs are refused with ErrTooDeep. Real images
+// use two or three (index, manifest; an index of indexes; a referrer of a
+// manifest, a signature of that referrer), so eight leaves room, and a
+// hostile chain of thousands of nested indexes stops after eight reads.
+const MaxDepth = 8
+
 // IsIndex reports whether mediaType is an OCI index or a docker manifest list.
 func IsIndex(mediaType string) bool {
 	return mediaType == ocispec.MediaTypeImageIndex || mediaType == MediaTypeDockerManifestList

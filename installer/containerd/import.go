@@ -370,6 +370,9 @@ type importer struct {
 // importImage copies one image's graph, records it once the graph is
 // complete, and unpacks it.
 func (im *importer) importImage(ctx context.Context, img bundle.Image, unpackable bool, out *ImportedImage) error {
+	if _, err := manifests.NormalizeReference(img.Name); err != nil {
+		return fmt.Errorf("image %q: %w; containerd records only image references", img.Name, err)
+	}
 	if err := im.copier.Copy(ctx, im.src, img.Descriptor); err != nil {
 		return fmt.Errorf("image %s: %w", img.Name, err)
 	}

@@ -65,7 +65,7 @@ func Copy(ctx context.Context, src Fetcher, dst Target, root ocispec.Descriptor,
 
 // Copy copies the graph below root from src to the Copier's target.
 func (c *Copier) Copy(ctx context.Context, src Fetcher, root ocispec.Descriptor) error {
-	return c.copyNode(ctx, src, root)
+	return c.copyNode(ctx, src, root, 1)
 }
 
 // Stats returns what the Copier has done so far.
@@ -84,7 +84,8 @@ func (c *Copier) Stats() Stats {
 // kept only when it is the blob's own (bad bytes, a refusing target): a
 // copy cut short by its graph's context is dropped from the cache, and a
 // graph waiting for it copies the blob itself.
-func (c *Copier) copyNode(ctx context.Context, src Fetcher, desc ocispec.Descriptor) error {
+// depth counts the levels from the root (1) down to desc.
+func (c *Copier) copyNode(ctx context.Context, src Fetcher, desc ocispec.Descriptor, depth int) error {
 	if err := desc.Digest.Validate(); err != nil {
 		return &CopyError{Op: "read", Origin: Source, Desc: desc, Err: err}
 	}
@@ -98,7 +99,7 @@ func (c *Copier) copyNode(ctx context.Context, src Fetcher, desc ocispec.Descrip
 		}
 		c.mu.Unlock()
 		if !seen {
-			return c.own(ctx, src, desc, n)
+			return c.own(ctx, src, desc, depth, n)
 		}
 		select {
 		case <-n.done:
@@ -113,10 +114,10 @@ func (c *Copier) copyNode(ctx context.Context, src Fetcher, desc ocispec.Descrip
 
 // own copies the node this graph created, then its predecessors, and
 // publishes the outcome.
-func (c *Copier) own(ctx context.Context, src Fetcher, desc ocispec.Descriptor, n *node) error {
-	err := c.copyOnce(ctx, src, desc)
+func (c *Copier) own(ctx context.Context, src Fetcher, desc ocispec.Descriptor, depth int, n *node) error {
+	err := c.copyOnce(ctx, src, desc, depth)
 	if err == nil {
-		err = c.copyPredecessors(ctx, src, desc)
+		err = c.copyPredecessors(ctx, src, desc, depth)
 	}
 	n.err = err
 	if err != nil && ctx.Err() != nil {
@@ -129,16 +130,19 @@ func (c *Copier) own(ctx context.Context, src Fetcher, desc ocispec.Descriptor, 
 	return err
 }
 
-func (c *Copier) copyOnce(ctx context.Context, src Fetcher, desc ocispec.Descriptor) error {
+func (c *Copier) copyOnce(ctx context.Context, src Fetcher, desc ocispec.Descriptor, depth int) error {
 	exists, err := c.dst.Exists(ctx, desc)
 	if err != nil {
 		return &CopyError{Op: "check", Origin: Destination, Desc: desc, Err: err}
 	}
 	graphNode := manifests.IsGraphNode(desc.MediaType)
+	if graphNode && depth > manifests.MaxDepth {
+		return tooDeep(desc)
+	}
 	if exists && (!graphNode || c.opts.TrustExistingManifests) {
 		c.done(desc, Skipped)
 		if graphNode && c.opts.Predecessors != nil {
-			return c.predecessorsBelow(ctx, src, desc)
+			return c.predecessorsBelow(ctx, src, desc, depth)
 		}
 		return nil
 	}
@@ -149,7 +153,7 @@ func (c *Copier) copyOnce(ctx context.Context, src Fetcher, desc ocispec.Descrip
 	if err != nil {
 		return err
 	}
-	if err := c.copyChildren(ctx, src, desc, content); err != nil {
+	if err := c.copyChildren(ctx, src, desc, content, depth); err != nil {
 		return err
 	}
 	if exists {
@@ -159,12 +163,12 @@ func (c *Copier) copyOnce(ctx context.Context, src Fetcher, desc ocispec.Descrip
 	return c.push(ctx, desc, bytes.NewReader(content))
 }
 
-func (c *Copier) copyChildren(ctx context.Context, src Fetcher, desc ocispec.Descriptor, content []byte) error {
-	return c.copyChildrenIf(ctx, src, desc, content, func(ocispec.Descriptor) bool { return true })
+func (c *Copier) copyChildren(ctx context.Context, src Fetcher, desc ocispec.Descriptor, content []byte, depth int) error {
+	return c.copyChildrenIf(ctx, src, desc, content, depth, func(ocispec.Descriptor) bool { return true })
 }
 
 // copyChildrenIf copies the children of desc that keep says.
-func (c *Copier) copyChildrenIf(ctx context.Context, src Fetcher, desc ocispec.Descriptor, content []byte, keep func(ocispec.Descriptor) bool) error {
+func (c *Copier) copyChildrenIf(ctx context.Context, src Fetcher, desc ocispec.Descriptor, content []byte, depth int, keep func(ocispec.Descriptor) bool) error {
 	children, err := manifests.Children(desc, content)
 	if err != nil {
 		return &CopyError{Op: "parse", Origin: Source, Desc: desc, Err: err}
@@ -177,7 +181,7 @@ func (c *Copier) copyChildrenIf(ctx context.Context, src Fetcher, desc ocispec.D
 	g, gctx := errgroup.WithContext(ctx)
 	for _, child := range children {
 		if keep(child) {
-			g.Go(func() error { return c.copyNode(gctx, src, child) })
+			g.Go(func() error { return c.copyNode(gctx, src, child, depth+1) })
 		}
 	}
 	return g.Wait()
@@ -186,18 +190,18 @@ func (c *Copier) copyChildrenIf(ctx context.Context, src Fetcher, desc ocispec.D
 // predecessorsBelow visits the indexes and manifests below a trusted one
 // the target has, so that their referrers are copied too (the target may
 // have an image without its signatures).
-func (c *Copier) predecessorsBelow(ctx context.Context, src Fetcher, desc ocispec.Descriptor) error {
+func (c *Copier) predecessorsBelow(ctx context.Context, src Fetcher, desc ocispec.Descriptor, depth int) error {
 	content, err := c.fetchManifest(ctx, src, desc)
 	if err != nil {
 		return err
 	}
-	return c.copyChildrenIf(ctx, src, desc, content, func(d ocispec.Descriptor) bool { return manifests.IsGraphNode(d.MediaType) })
+	return c.copyChildrenIf(ctx, src, desc, content, depth, func(d ocispec.Descriptor) bool { return manifests.IsGraphNode(d.MediaType) })
 }
 
 // copyPredecessors copies the referrers of an index or manifest that is
 // in the target, one after the other: referrers of one subject may share
 // the target's record of them (the referrers tag schema).
-func (c *Copier) copyPredecessors(ctx context.Context, src Fetcher, desc ocispec.Descriptor) error {
+func (c *Copier) copyPredecessors(ctx context.Context, src Fetcher, desc ocispec.Descriptor, depth int) error {
 	if c.opts.Predecessors == nil || !manifests.IsGraphNode(desc.MediaType) {
 		return nil
 	}
@@ -206,7 +210,7 @@ func (c *Copier) copyPredecessors(ctx context.Context, src Fetcher, desc ocispec
 		return &CopyError{Op: "referrers", Origin: Source, Desc: desc, Err: err}
 	}
 	for _, p := range preds {
-		if err := c.copyNode(ctx, src, p); err != nil {
+		if err := c.copyNode(ctx, src, p, depth+1); err != nil {
 			return err
 		}
 	}

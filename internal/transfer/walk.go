@@ -60,8 +60,8 @@ func Walk(ctx context.Context, src Fetcher, root ocispec.Descriptor, sel SelectF
 // Walk visits every node below root once, parents before children.
 func (w *Walker) Walk(ctx context.Context, root ocispec.Descriptor, visit VisitFunc) error {
 	seen := map[digest.Digest]bool{}
-	var walk func(desc ocispec.Descriptor) error
-	walk = func(desc ocispec.Descriptor) error {
+	var walk func(desc ocispec.Descriptor, depth int) error
+	walk = func(desc ocispec.Descriptor, depth int) error {
 		if seen[desc.Digest] {
 			return nil
 		}
@@ -72,7 +72,10 @@ func (w *Walker) Walk(ctx context.Context, root ocispec.Descriptor, visit VisitF
 		if !manifests.IsGraphNode(desc.MediaType) {
 			return visit(desc, nil)
 		}
-		n := w.readNode(ctx, desc)
+		n := readNode{err: tooDeep(desc)}
+		if depth <= manifests.MaxDepth {
+			n = w.readNode(ctx, desc)
+		}
 		if n.err != nil && !w.KeepGoing {
 			return n.err
 		}
@@ -83,13 +86,18 @@ func (w *Walker) Walk(ctx context.Context, root ocispec.Descriptor, visit VisitF
 			return err
 		}
 		for _, next := range n.next {
-			if err := walk(next); err != nil {
+			if err := walk(next, depth+1); err != nil {
 				return err
 			}
 		}
 		return nil
 	}
-	return walk(root)
+	return walk(root, 1)
+}
+
+// tooDeep is the error of an index or manifest below MaxDepth levels.
+func tooDeep(desc ocispec.Descriptor) error {
+	return &CopyError{Op: "read", Origin: Source, Desc: desc, Err: manifests.ErrTooDeep}
 }
 
 // readNode reads an index or manifest and the nodes after it, once per Walker.

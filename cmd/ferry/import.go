@@ -63,6 +63,7 @@ func bindImportFlags(fl *pflag.FlagSet, opts *containerd.ImportOptions) {
 	fl.StringVar(&opts.Address, "address", "", "containerd's gRPC socket (default: the one a containerd runs on, of "+socketList()+")")
 	fl.StringVar(&opts.Namespace, "namespace", containerd.DefaultNamespace, "containerd namespace (k8s.io is the kubelet's)")
 	fl.StringVar(&opts.Platform, "platform", "", "platform to write and unpack, os/arch[/variant] (default: the node's)")
+	fl.BoolVar(&opts.RequirePlatform, "require-platform", false, "fail, importing nothing, when an image lacks the platform (default: import the images that have it and name the others)")
 	fl.BoolVar(&opts.AllPlatforms, "all-platforms", false, "write every platform of every image (the node's, or --platform, is unpacked)")
 	fl.BoolVar(&opts.NoUnpack, "no-unpack", false, "do not unpack the images into the snapshotter")
 	fl.StringVar(&opts.Snapshotter, "snapshotter", containerd.DefaultSnapshotter, "snapshotter to unpack into")
@@ -79,9 +80,15 @@ func socketList() string {
 
 // printImportResult prints one line per image and a summary.
 func printImportResult(out io.Writer, res *containerd.ImportResult) {
+	skipped := 0
 	for _, img := range res.Images {
-		if img.Error != "" {
+		switch {
+		case img.Error != "":
 			fmt.Fprintf(out, "FAILED %s: %s\n", img.Name, img.Error)
+			continue
+		case img.Skipped != "":
+			fmt.Fprintf(out, "SKIPPED %s\n", img.Skipped)
+			skipped++
 			continue
 		}
 		unpacked := "not unpacked"
@@ -94,8 +101,11 @@ func printImportResult(out io.Writer, res *containerd.ImportResult) {
 	if res.Snapshotter != "" {
 		into = fmt.Sprintf("%s unpacked into %s", res.Unpack, res.Snapshotter)
 	}
+	if skipped > 0 {
+		fmt.Fprintf(out, "%d images skipped: they lack platform %s (--require-platform makes that an error)\n", skipped, res.Platform)
+	}
 	fmt.Fprintf(out, "%d images into containerd %s (namespace %s, platform %s, %s): %d blobs written (%s), %d skipped (%s) in %s\n",
-		len(res.Images), res.Where(), res.Namespace, res.Platform, into,
+		len(res.Images)-skipped, res.Where(), res.Namespace, res.Platform, into,
 		res.BlobsWritten, humanBytes(res.BytesWritten), res.BlobsSkipped, humanBytes(res.BytesSkipped),
 		res.Duration.Round(time.Millisecond))
 	if res.ReferrersLeftOut > 0 {

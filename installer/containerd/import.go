@@ -51,6 +51,11 @@ type ImportOptions struct {
 	// AllPlatforms writes every platform of every image (Platform, or the
 	// node's, is still the one unpacked).
 	AllPlatforms bool
+	// RequirePlatform fails the import, before anything is written, when
+	// an image lacks the platform. Without it such an image is left out
+	// (ImportedImage.Skipped says why) and the others are imported; only
+	// when no image has the platform does the import fail.
+	RequirePlatform bool
 	// NoUnpack skips unpacking into the snapshotter.
 	NoUnpack bool
 	// Snapshotter is the snapshotter to unpack into; "" means DefaultSnapshotter.
@@ -132,6 +137,9 @@ type ImportedImage struct {
 	Unpacked bool `json:"unpacked"`
 	// Error says why the image failed; empty when it did not.
 	Error string `json:"error,omitempty"`
+	// Skipped says why the image was left out: it lacks the platform
+	// (see ImportOptions.RequirePlatform); empty when it was imported.
+	Skipped string `json:"skipped,omitempty"`
 
 	err error
 }
@@ -214,6 +222,9 @@ func Import(ctx context.Context, r *bundle.Reader, opts ImportOptions) (*ImportR
 	var g errgroup.Group
 	g.SetLimit(plan.Jobs)
 	for i, img := range selected {
+		if res.Images[i].Skipped != "" {
+			continue
+		}
 		g.Go(func() error {
 			res.Images[i].err = im.importImage(ctx, img, unpackable[i], &res.Images[i])
 			return nil
@@ -293,7 +304,9 @@ func newImportPlan(ctx context.Context, opts ImportOptions) (*importPlan, error)
 
 // newResult describes the import of selected before it starts, and says
 // which images have the platform to unpack. It reads only the bundle, so
-// an image without the platform fails the import before anything is written.
+// an image without the platform (with RequirePlatform), or no image with
+// it, fails the import before anything is written; otherwise an image
+// without it is marked Skipped.
 func (p *importPlan) newResult(ctx context.Context, r *bundle.Reader, selected []bundle.Image) (*ImportResult, []bool, error) {
 	res := &ImportResult{
 		Address:   p.Address,
@@ -309,13 +322,23 @@ func (p *importPlan) newResult(ctx context.Context, r *bundle.Reader, selected [
 		res.Unpack, res.Snapshotter = manifests.FormatPlatform(p.unpack), p.Snapshotter
 	}
 	unpackable := make([]bool, len(selected))
+	var missing []error
 	for i, img := range selected {
 		res.Images[i] = ImportedImage{Name: img.Name, Digest: img.Descriptor.Digest, MediaType: img.Descriptor.MediaType}
 		res.ReferrersLeftOut += len(r.ReferrersOf(img.Name))
 		var err error
-		if res.Images[i].Platforms, unpackable[i], err = p.platforms(ctx, r, img); err != nil {
+		res.Images[i].Platforms, unpackable[i], err = p.platforms(ctx, r, img)
+		switch {
+		case errors.Is(err, manifests.ErrPlatformMissing) && !p.RequirePlatform:
+			res.Images[i].Skipped = err.Error()
+			missing = append(missing, err)
+		case err != nil:
 			return nil, nil, err
 		}
+	}
+	if len(missing) == len(selected) {
+		return nil, nil, fmt.Errorf("no image to import has %s (choose another with --platform, or use --all-platforms):\n%w",
+			manifests.FormatPlatform(p.unpack), errors.Join(missing...))
 	}
 	return res, unpackable, nil
 }
@@ -353,7 +376,7 @@ func (p *importPlan) platforms(ctx context.Context, r *bundle.Reader, img bundle
 	case p.AllPlatforms:
 		return has, found, nil
 	case !found:
-		return nil, false, fmt.Errorf("image %s has no %s (%w); it has %s: choose one with --platform, or use --all-platforms",
+		return nil, false, fmt.Errorf("image %s has no %s (%w); it has %s",
 			img.Name, manifests.FormatPlatform(p.unpack), manifests.ErrPlatformMissing, strings.Join(has, ", "))
 	}
 	return []string{manifests.FormatPlatform(p.unpack)}, true, nil

@@ -40,6 +40,9 @@ type PushOptions struct {
 	// FailFast stops the push at the first failed image; otherwise the
 	// other images go on.
 	FailFast bool
+	// Timeout, when set, bounds the whole push: requests in flight are cut
+	// off and no retry waits past it (see remote.RetryPolicy).
+	Timeout time.Duration
 	// DryRun plans the push (which image goes where, with which digest)
 	// without contacting the registry.
 	DryRun bool
@@ -60,6 +63,9 @@ type PushResult struct {
 	Images []PushedImage
 	// Stats count the blobs (manifests included) sent, skipped and mounted.
 	Stats transfer.Stats
+	// Retried counts the requests sent again after they failed on the way
+	// (see remote.RetryPolicy).
+	Retried int `json:"retried"`
 	// Duration is the wall time of the push; Seconds is the same in
 	// seconds, ferry's one form of durations in JSON.
 	Duration time.Duration `json:"-"`
@@ -150,6 +156,12 @@ func Push(ctx context.Context, r *bundle.Reader, opts PushOptions) (*PushResult,
 		res.took(start)
 		return res, failure(res)
 	}
+	if opts.Timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeoutCause(ctx, opts.Timeout,
+			fmt.Errorf("%w: the push took longer than its timeout (%v)", context.DeadlineExceeded, opts.Timeout))
+		defer cancel()
+	}
 	client, err := remote.New(host, opts.Options)
 	if err != nil {
 		return nil, err
@@ -163,9 +175,10 @@ func Push(ctx context.Context, r *bundle.Reader, opts PushOptions) (*PushResult,
 	}
 	p.run(ctx, plans)
 	res.Stats = p.stats()
+	res.Retried = client.Retried()
 	res.took(start)
-	if err := ctx.Err(); err != nil {
-		return res, fmt.Errorf("push interrupted: %w", err)
+	if ctx.Err() != nil {
+		return res, fmt.Errorf("push interrupted: %w", context.Cause(ctx))
 	}
 	return res, failure(res)
 }

@@ -74,6 +74,7 @@ func (f *pushFlags) bind(fl *pflag.FlagSet, prefix string, opts *installer.PushO
 	fl.StringVar(&opts.Username, prefix+"username", "", "registry user name (with --"+prefix+"password-stdin)")
 	fl.BoolVar(&f.passwordStdin, prefix+"password-stdin", false, "read the registry password from standard input")
 	fl.StringVar(&f.referrers, prefix+"referrers", string(manifests.ReferrersAll), "referrers (signatures, SBOMs, attestations) pushed after their images: all or none")
+	fl.DurationVar(&opts.Timeout, prefix+"timeout", 0, "stop the push after this long, retries included (0: no limit)")
 	f.prefix = prefix
 }
 

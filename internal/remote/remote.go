@@ -12,7 +12,6 @@ import (
 	"net/http"
 	"os"
 	"sync"
-	"time"
 
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
@@ -57,15 +56,8 @@ type Options struct {
 	// Jobs bounds the registry requests in flight (existence checks,
 	// mounts, uploads) across all repositories; 0 means transfer.DefaultJobs.
 	Jobs int
-}
-
-// retryBackoff is how uploads and requests are retried on 408, 429, 5xx and
-// connection resets: after 1s, 2s and 4s.
-var retryBackoff = remote.Backoff{Duration: time.Second, Factor: 2, Jitter: 0.1, Steps: 4}
-
-var retryStatusCodes = []int{
-	http.StatusRequestTimeout, http.StatusTooManyRequests, http.StatusInternalServerError,
-	http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout,
+	// Retry says how requests that failed on the way are retried.
+	Retry RetryPolicy
 }
 
 // Remote is a client of one registry host, shared by the repositories it
@@ -76,7 +68,7 @@ type Client struct {
 	host   string
 	reg    name.Registry
 	opts   Options
-	base   http.RoundTripper
+	retry  *retrier
 	puller *remote.Puller
 	pusher *remote.Pusher
 	lim    transfer.Limit
@@ -104,14 +96,18 @@ func New(host string, opts Options) (*Client, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: registry %q: %v", manifests.ErrInvalidArgument, host, err)
 	}
-	base, err := opts.transport()
+	guard, err := opts.transport()
 	if err != nil {
 		return nil, err
 	}
+	retry := newRetrier(guard, opts.Retry)
 	ropts := []remote.Option{
-		remote.WithTransport(base),
-		remote.WithRetryBackoff(retryBackoff),
-		remote.WithRetryStatusCodes(retryStatusCodes...),
+		remote.WithTransport(retry),
+		// The retrier retries each request; go-containerregistry only
+		// restarts an upload whose PATCH failed.
+		remote.WithRetryStatusCodes(),
+		remote.WithRetryPredicate(retry.restartUpload),
+		remote.WithRetryBackoff(uploadBackoff),
 		remote.WithNondistributable, // an air gap has nowhere else to fetch foreign layers from
 		remote.WithUserAgent("ferry"),
 	}
@@ -132,7 +128,7 @@ func New(host string, opts Options) (*Client, error) {
 		return nil, err
 	}
 	return &Client{
-		host: host, reg: reg, opts: opts, base: base, puller: puller, pusher: pusher,
+		host: host, reg: reg, opts: opts, retry: retry, puller: puller, pusher: pusher,
 		lim: transfer.NewLimit(opts.Jobs), blobs: map[digest.Digest]*blobPlace{},
 	}, nil
 }
@@ -155,8 +151,8 @@ func (o Options) keychain() authn.Keychain {
 	return authn.DefaultKeychain
 }
 
-// transport is the HTTP transport under go-containerregistry's auth and
-// retries: TLS as the options say, and no plain HTTP unless PlainHTTP.
+// transport is the HTTP transport under the retrier: TLS as the options
+// say, and no plain HTTP unless PlainHTTP.
 func (o Options) transport() (http.RoundTripper, error) {
 	tr := remote.DefaultTransport.(*http.Transport).Clone()
 	cfg := &tls.Config{MinVersion: tls.VersionTLS12, InsecureSkipVerify: o.Insecure} //nolint:gosec // --insecure asks for it
@@ -199,6 +195,10 @@ func (g *schemeGuard) RoundTrip(req *http.Request) (*http.Response, error) {
 // Host returns the registry host.
 func (r *Client) Host() string { return r.host }
 
+// Retried returns how many requests the client has sent again after they
+// failed on the way.
+func (r *Client) Retried() int { return int(r.retry.retried.Load()) }
+
 // Ping checks that the registry answers on the expected scheme, that its
 // certificate is trusted and that it accepts the credentials. Its errors
 // match manifests.ErrUnreachable, manifests.ErrPlainHTTP, manifests.ErrTLSTrust or manifests.ErrUnauthorized.
@@ -209,14 +209,14 @@ func (r *Client) Ping(ctx context.Context) error {
 	}
 	url := scheme + "://" + r.host + "/v2/"
 	// Unauthenticated first, on our own client, for clear network errors.
-	if err := r.get(ctx, &http.Client{Transport: r.base}, url, http.StatusOK, http.StatusUnauthorized); err != nil {
+	if err := r.get(ctx, &http.Client{Transport: r.retry}, url, http.StatusOK, http.StatusUnauthorized); err != nil {
 		return err
 	}
 	auth, err := r.authenticator(ctx)
 	if err != nil {
 		return err
 	}
-	tr, err := transport.NewWithContext(ctx, r.reg, auth, r.base, nil)
+	tr, err := transport.NewWithContext(ctx, r.reg, auth, r.retry, nil)
 	if err != nil {
 		return r.classify(err)
 	}
@@ -267,8 +267,10 @@ func (r *Client) classify(err error) error {
 	case errors.As(err, &terr) && (terr.StatusCode == http.StatusUnauthorized || terr.StatusCode == http.StatusForbidden):
 		return fmt.Errorf("%w at %s (HTTP %d; give --username and --password-stdin, or credentials for %s in %s): %w",
 			manifests.ErrUnauthorized, r.host, terr.StatusCode, r.host, CredentialFiles, err)
-	case errors.Is(err, http.ErrSchemeMismatch):
+	case errors.Is(err, http.ErrSchemeMismatch) && !r.opts.PlainHTTP:
 		return fmt.Errorf("%w: %s answers HTTPS requests in plain HTTP; pass --plain-http if that is intended", manifests.ErrPlainHTTP, r.host)
+	case errors.As(err, &terr) && transientStatus(terr.StatusCode):
+		return fmt.Errorf("registry %s %w: it kept answering HTTP %d: %w", r.host, manifests.ErrUnreachable, terr.StatusCode, err)
 	case errors.As(err, &unknown), errors.As(err, &verify), errors.As(err, &host), errors.As(err, &invalid):
 		return fmt.Errorf("%w: TLS trust problem with %s (%w); pass --ca-file with the CA that signed its certificate, or --insecure to skip verification",
 			manifests.ErrTLSTrust, r.host, err)

@@ -156,14 +156,15 @@ func transientStatus(code int) bool {
 }
 
 // transientError reports whether a request failed on the way: the
-// connection was reset or closed early, or timed out. A refused
+// connection was reset or closed early (under a request still being
+// written, too), or timed out. A refused
 // connection, a DNS failure, TLS trouble or a cancelled context are not.
 func transientError(err error) bool {
 	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return false
 	}
 	var nerr net.Error
-	return errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE) ||
+	return errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE) || errors.Is(err, net.ErrClosed) ||
 		errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
 		(errors.As(err, &nerr) && nerr.Timeout())
 }

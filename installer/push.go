@@ -2,6 +2,7 @@ package installer
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"sync"
@@ -53,9 +54,22 @@ type PushOptions struct {
 	// index is kept, merged with what is already there. cosign's
 	// tag-scheme manifests get their tags.
 	Referrers manifests.ReferrersMode
+	// OnExistingTag says what to do when a tag at the destination already
+	// points at other content: TagOverwrite (the zero value) moves it,
+	// TagSkip leaves it and the image alone, TagFail fails the image
+	// (manifests.ErrAlreadyExists). PushedImage.MovedFrom and Skipped say
+	// what happened.
+	OnExistingTag string
 	// Observer, when set, is told about every blob.
 	Observer transfer.Observer
 }
+
+// The OnExistingTag policies.
+const (
+	TagOverwrite = "overwrite"
+	TagSkip      = "skip"
+	TagFail      = "fail"
+)
 
 // PushResult is what a push did.
 type PushResult struct {
@@ -105,6 +119,11 @@ type PushedImage struct {
 	// Referrers is how many of its referrers went with it (in a dry run,
 	// how many it has).
 	Referrers int
+	// MovedFrom is the digest the destination tag pointed at before the
+	// push moved it; empty when the tag was new or already there.
+	MovedFrom digest.Digest
+	// Skipped says why the image was not pushed (TagSkip); empty when it was.
+	Skipped string
 	// Err is why the image failed, or nil.
 	Err error
 }
@@ -142,6 +161,11 @@ func Push(ctx context.Context, r *bundle.Reader, opts PushOptions) (*PushResult,
 	if err != nil {
 		return nil, err
 	}
+	switch opts.OnExistingTag {
+	case "", TagOverwrite, TagSkip, TagFail:
+	default:
+		return nil, fmt.Errorf("%w: on existing tag %q: want %s, %s or %s", manifests.ErrInvalidArgument, opts.OnExistingTag, TagOverwrite, TagSkip, TagFail)
+	}
 	images, err := manifests.SelectImages(r.Images(), bundle.ImageName, opts.Images)
 	if err != nil {
 		return nil, err
@@ -151,6 +175,9 @@ func Push(ctx context.Context, r *bundle.Reader, opts PushOptions) (*PushResult,
 	for i, img := range images {
 		plans[i] = &pushPlan{img: img, result: &res.Images[i]}
 		plans[i].prepare(ctx, r, host, prefix, opts)
+	}
+	if err := checkClashes(plans); err != nil {
+		return nil, err
 	}
 	if opts.DryRun {
 		res.took(start)
@@ -181,6 +208,29 @@ func Push(ctx context.Context, r *bundle.Reader, opts PushOptions) (*PushResult,
 		return res, fmt.Errorf("push interrupted: %w", context.Cause(ctx))
 	}
 	return res, failure(res)
+}
+
+// checkClashes refuses, before anything is sent, two images that would go
+// to one destination: one would silently replace the other.
+func checkClashes(plans []*pushPlan) error {
+	first := map[string]string{}
+	var clashes []error
+	for _, p := range plans {
+		dest := p.result.Destination
+		if p.result.Err != nil || dest == "" {
+			continue
+		}
+		if other, ok := first[dest]; ok {
+			clashes = append(clashes, fmt.Errorf("%s and %s both go to %s", other, p.img.Name, dest))
+			continue
+		}
+		first[dest] = p.img.Name
+	}
+	if len(clashes) == 0 {
+		return nil
+	}
+	return fmt.Errorf("%w: %w\nkeep the images apart with --keep-host, or give one of each pair another name (name: in the image list)",
+		manifests.ErrInvalidArgument, errors.Join(clashes...))
 }
 
 func failure(res *PushResult) error {
@@ -318,6 +368,9 @@ func (p *pusher) push(ctx context.Context, plan *pushPlan) error {
 	if err != nil {
 		return err
 	}
+	if push, err := p.checkTag(ctx, rc.target, plan); err != nil || !push {
+		return err
+	}
 	if err := rc.copier.Copy(ctx, plan.src, plan.root); err != nil {
 		return err
 	}
@@ -328,6 +381,28 @@ func (p *pusher) push(ctx context.Context, plan *pushPlan) error {
 		return nil
 	}
 	return rc.target.Tag(ctx, plan.tag, plan.root, plan.content)
+}
+
+// checkTag applies OnExistingTag to a tag that points elsewhere already,
+// and says whether to push the image.
+func (p *pusher) checkTag(ctx context.Context, target *remote.Repository, plan *pushPlan) (bool, error) {
+	if plan.tag == "" {
+		return true, nil
+	}
+	old, exists, err := target.TagDigest(ctx, plan.tag)
+	if err != nil || !exists || old == plan.root.Digest {
+		return err == nil, err
+	}
+	switch p.opts.OnExistingTag {
+	case TagSkip:
+		plan.result.Skipped = fmt.Sprintf("%s already points at %s", plan.result.Destination, old)
+		return false, nil
+	case TagFail:
+		return false, fmt.Errorf("%s: %w: it points at %s, not %s (--on-existing-tag=overwrite moves it)",
+			plan.result.Destination, manifests.ErrAlreadyExists, old, plan.root.Digest)
+	}
+	plan.result.MovedFrom = old
+	return true, nil
 }
 
 func (p *pusher) copier(repo string) (*repoCopier, error) {

@@ -31,6 +31,9 @@ var (
 	ErrMediaTypeRejected = errors.New("registry rejected the media type")
 	// ErrNoImages means an image filter matched nothing.
 	ErrNoImages = errors.New("no images matched")
+	// ErrAlreadyExists means a tag already points at other content (push
+	// --on-existing-tag=fail).
+	ErrAlreadyExists = errors.New("already exists")
 	// ErrImagesFailed means one or more images failed; the summary names them.
 	ErrImagesFailed = errors.New("images failed")
 

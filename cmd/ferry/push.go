@@ -73,6 +73,8 @@ func (f *pushFlags) bind(fl *pflag.FlagSet, prefix string, opts *installer.PushO
 	fl.StringVar(&opts.CAFile, prefix+"ca-file", "", "PEM file of CA certificates to trust for the registry")
 	fl.StringVar(&opts.Username, prefix+"username", "", "registry user name (with --"+prefix+"password-stdin)")
 	fl.BoolVar(&f.passwordStdin, prefix+"password-stdin", false, "read the registry password from standard input")
+	fl.StringVar(&opts.OnExistingTag, prefix+"on-existing-tag", installer.TagOverwrite,
+		"when a tag at the destination points at other content: overwrite (move it; the summary names it), skip (leave it and the image), or fail")
 	fl.StringVar(&f.referrers, prefix+"referrers", string(manifests.ReferrersAll), "referrers (signatures, SBOMs, attestations) pushed after their images: all or none")
 	fl.DurationVar(&opts.Timeout, prefix+"timeout", 0, "stop the push after this long, retries included (0: no limit)")
 	f.prefix = prefix
@@ -125,6 +127,11 @@ func runPush(cmd *cobra.Command, g *globalOptions, file string, opts installer.P
 	if res == nil {
 		return err
 	}
+	for _, img := range res.Images {
+		if img.MovedFrom != "" {
+			g.log.Infof("moved tag %s from %s to %s", img.Destination, img.MovedFrom, img.Digest)
+		}
+	}
 	return report(cmd, g, newPushSummary(res, opts.DryRun), func(w io.Writer) { printPush(w, res, opts.DryRun) }, err)
 }
 
@@ -134,6 +141,8 @@ type pushSummary struct {
 	Images       []pushImageResult `json:"images"`
 	Pushed       int               `json:"pushed"`
 	Failed       int               `json:"failed"`
+	Skipped      int               `json:"skipped"`
+	TagsMoved    int               `json:"tagsMoved"`
 	BlobsSent    int               `json:"blobsSent"`
 	BlobsSkipped int               `json:"blobsSkipped"`
 	BlobsMounted int               `json:"blobsMounted"`
@@ -150,6 +159,8 @@ type pushImageResult struct {
 	DigestChanged bool     `json:"digestChanged"`
 	Platforms     []string `json:"platforms,omitempty"`
 	Referrers     int      `json:"referrers"`
+	MovedFrom     string   `json:"movedFrom,omitempty"`
+	Skipped       string   `json:"skipped,omitempty"`
 	Error         string   `json:"error,omitempty"`
 }
 
@@ -168,13 +179,19 @@ func newPushSummary(res *installer.PushResult, dryRun bool) pushSummary {
 		v := pushImageResult{
 			Name: img.Name, Destination: img.Destination, Digest: img.Digest.String(),
 			SourceDigest: img.SourceDigest.String(), DigestChanged: img.DigestChanged(), Platforms: img.Platforms,
-			Referrers: img.Referrers,
+			Referrers: img.Referrers, MovedFrom: img.MovedFrom.String(), Skipped: img.Skipped,
 		}
-		if img.Err != nil {
+		switch {
+		case img.Err != nil:
 			v.Error = img.Err.Error()
 			s.Failed++
-		} else {
+		case img.Skipped != "":
+			s.Skipped++
+		default:
 			s.Pushed++
+		}
+		if img.MovedFrom != "" {
+			s.TagsMoved++
 		}
 		s.Images = append(s.Images, v)
 	}
@@ -189,21 +206,28 @@ func printPush(w io.Writer, res *installer.PushResult, dryRun bool) {
 		verb = "would push"
 	}
 	for _, img := range s.Images {
-		if img.Error != "" {
+		switch {
+		case img.Error != "":
 			fmt.Fprintf(w, "FAILED %s -> %s: %s\n", img.Name, img.Destination, img.Error)
+			continue
+		case img.Skipped != "":
+			fmt.Fprintf(w, "SKIPPED %s: %s\n", img.Name, img.Skipped)
 			continue
 		}
 		fmt.Fprintf(w, "%s %s -> %s@%s [%s]%s\n", verb, img.Name, img.Destination, img.Digest, strings.Join(img.Platforms, ","), referrersNote(img.Referrers))
 		if img.DigestChanged {
 			fmt.Fprintf(w, "  digest changed: filtered from %s\n", img.SourceDigest)
 		}
+		if img.MovedFrom != "" {
+			fmt.Fprintf(w, "  tag moved: it pointed at %s\n", img.MovedFrom)
+		}
 	}
 	if dryRun {
 		fmt.Fprintf(w, "%d images would be pushed, %d failed\n", s.Pushed, s.Failed)
 		return
 	}
-	fmt.Fprintf(w, "%d images pushed, %d failed in %s; blobs: %d sent (%s), %d skipped, %d mounted (%s not sent)\n",
-		s.Pushed, s.Failed, res.Duration.Round(time.Millisecond), s.BlobsSent, humanBytes(s.BytesSent),
+	fmt.Fprintf(w, "%d images pushed (%d tags moved), %d skipped, %d failed in %s; blobs: %d sent (%s), %d skipped, %d mounted (%s not sent)\n",
+		s.Pushed, s.TagsMoved, s.Skipped, s.Failed, res.Duration.Round(time.Millisecond), s.BlobsSent, humanBytes(s.BytesSent),
 		s.BlobsSkipped, s.BlobsMounted, humanBytes(s.BytesSkipped))
 }
 

@@ -519,6 +519,18 @@ func (t *Repository) Push(ctx context.Context, desc ocispec.Descriptor, content 
 	return t.r.classify(err)
 }
 
+// TagDigest returns the digest tag points at, and whether the tag exists.
+func (t *Repository) TagDigest(ctx context.Context, tag string) (digest.Digest, bool, error) {
+	got, err := t.r.puller.Head(ctx, t.repo.Tag(tag))
+	switch {
+	case err == nil:
+		return digest.Digest(got.Digest.String()), true, nil
+	case isNotFound(err):
+		return "", false, nil
+	}
+	return "", false, t.r.classify(err)
+}
+
 // Tag points tag at the manifest desc, whose bytes are content, unless it
 // already points there.
 func (t *Repository) Tag(ctx context.Context, tag string, desc ocispec.Descriptor, content []byte) error {

@@ -133,8 +133,9 @@ type contentTarget struct {
 	covered map[digest.Digest]bool
 }
 
-// Exists implements transfer.Exister. A present blob is added to the
-// lease unless covered; a present index or manifest gets any GC label it
+// Exists implements transfer.Exister. A present blob must have desc's
+// size (else an error wrapping manifests.ErrSizeMismatch), and is added to
+// the lease unless covered; a present index or manifest gets any GC label it
 // lacks, and covers its children.
 func (t *contentTarget) Exists(ctx context.Context, desc ocispec.Descriptor) (bool, error) {
 	t.mu.Lock()
@@ -154,6 +155,12 @@ func (t *contentTarget) Exists(ctx context.Context, desc ocispec.Descriptor) (bo
 	}
 	if err != nil {
 		return false, err
+	}
+	if info.Size != desc.Size {
+		// containerd stores by digest alone: a descriptor that declares
+		// another size than the blob's is wrong, however the blob got there.
+		return false, fmt.Errorf("%s: %w: containerd holds %d bytes under this digest, but the manifest declares %d",
+			desc.Digest, manifests.ErrSizeMismatch, info.Size, desc.Size)
 	}
 	if !manifests.IsGraphNode(desc.MediaType) {
 		return true, nil

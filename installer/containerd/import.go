@@ -222,7 +222,7 @@ func Import(ctx context.Context, r *bundle.Reader, opts ImportOptions) (*ImportR
 	var g errgroup.Group
 	g.SetLimit(plan.Jobs)
 	for i, img := range selected {
-		if res.Images[i].Skipped != "" {
+		if res.Images[i].Skipped != "" || res.Images[i].err != nil {
 			continue
 		}
 		g.Go(func() error {
@@ -306,7 +306,8 @@ func newImportPlan(ctx context.Context, opts ImportOptions) (*importPlan, error)
 // which images have the platform to unpack. It reads only the bundle, so
 // an image without the platform (with RequirePlatform), or no image with
 // it, fails the import before anything is written; otherwise an image
-// without it is marked Skipped.
+// without it is marked Skipped. An image whose graph cannot be read
+// (a corrupt manifest) gets its error and is not imported; the others are.
 func (p *importPlan) newResult(ctx context.Context, r *bundle.Reader, selected []bundle.Image) (*ImportResult, []bool, error) {
 	res := &ImportResult{
 		Address:   p.Address,
@@ -329,11 +330,13 @@ func (p *importPlan) newResult(ctx context.Context, r *bundle.Reader, selected [
 		var err error
 		res.Images[i].Platforms, unpackable[i], err = p.platforms(ctx, r, img)
 		switch {
-		case errors.Is(err, manifests.ErrPlatformMissing) && !p.RequirePlatform:
+		case errors.Is(err, manifests.ErrPlatformMissing) && p.RequirePlatform:
+			return nil, nil, err
+		case errors.Is(err, manifests.ErrPlatformMissing):
 			res.Images[i].Skipped = err.Error()
 			missing = append(missing, err)
 		case err != nil:
-			return nil, nil, err
+			res.Images[i].err = err // a broken image fails alone
 		}
 	}
 	if len(missing) == len(selected) {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/ferry-oci/ferry/bundle/build"
 	"github.com/ferry-oci/ferry/installer"
+	"github.com/ferry-oci/ferry/internal/remote"
 	"github.com/ferry-oci/ferry/internal/testbundle"
 	"github.com/ferry-oci/ferry/internal/testenv"
 	"github.com/ferry-oci/ferry/internal/testimages"
@@ -36,7 +37,7 @@ func TestPushPlatformSameDigestAsBuild(t *testing.T) {
 			t.Fatal(err)
 		}
 		out := filepath.Join(dir, name)
-		opts := build.Options{List: list, Output: out, Platforms: platforms, Registry: build.RegistryOptions{Insecure: []string{src.Host}}}
+		opts := build.Options{List: list, Output: out, Platforms: platforms, Registry: remote.Options{PlainHTTP: true}}
 		if _, err := build.Build(ctx, opts); err != nil {
 			t.Fatalf("build %s: %v", name, err)
 		}

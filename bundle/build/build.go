@@ -14,6 +14,7 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/ferry-oci/ferry/internal/remote"
 	"github.com/ferry-oci/ferry/internal/transfer"
 	"github.com/ferry-oci/ferry/manifests"
 )
@@ -36,8 +37,10 @@ type Options struct {
 	// ArtifactTypes, when set, keeps only the referrers of these artifact
 	// types (at every level: a signature of an SBOM needs its own type).
 	ArtifactTypes []string
-	// Registry says how to reach source registries.
-	Registry RegistryOptions
+	// Registry says how to reach source registries: the same options,
+	// TLS and plain-HTTP rule (plain HTTP only with PlainHTTP, to every
+	// host) as push.
+	Registry remote.Options
 	// KeepGoing writes the bundle without the entries that failed to
 	// resolve (Result.Failed names them) instead of writing nothing.
 	// Either way Build returns an error wrapping
@@ -100,7 +103,7 @@ func Build(ctx context.Context, opts Options) (*Result, error) {
 	if opts.List == nil || len(opts.List.Images) == 0 {
 		return nil, fmt.Errorf("build: %w: no images", manifests.ErrInvalidImageList)
 	}
-	reg, err := NewRegistries(opts.Registry)
+	reg, err := remote.NewClients(opts.Registry)
 	if err != nil {
 		return nil, err
 	}
@@ -148,7 +151,7 @@ func entriesFailed(failed []*EntryError, total int) error {
 // resolver turns image list entries into bundle sources.
 type resolver struct {
 	opts       Options
-	registries *Registries
+	registries *remote.Clients
 
 	mu      sync.Mutex
 	closers []io.Closer

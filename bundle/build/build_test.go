@@ -27,6 +27,7 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/ferry-oci/ferry/bundle"
+	"github.com/ferry-oci/ferry/internal/remote"
 	"github.com/ferry-oci/ferry/internal/testbundle"
 	"github.com/ferry-oci/ferry/internal/testenv"
 	"github.com/ferry-oci/ferry/internal/testimages"
@@ -70,7 +71,7 @@ func (f *buildFixture) build(ctx context.Context, t *testing.T, dir, name, list 
 	opts := build.Options{
 		List:     parsed,
 		Output:   filepath.Join(dir, name),
-		Registry: build.RegistryOptions{Insecure: []string{f.reg.Host}},
+		Registry: remote.Options{PlainHTTP: true},
 	}
 	for _, m := range mutate {
 		m(&opts)
@@ -286,8 +287,9 @@ func TestBuildErrors(t *testing.T) {
 	}{
 		{name: "unknown tag", list: "HOST/library/multi:nope\n", want: build.ErrImageNotFound, message: "library/multi:nope"},
 		{name: "unknown repository", list: "HOST/nobody/here:1\n", want: build.ErrImageNotFound, message: "nobody/here:1"},
-		{name: "unreachable registry", list: deadHost + "/library/x:1\n", message: deadHost,
-			mutate: func(o *build.Options) { o.Registry.Insecure = append(o.Registry.Insecure, deadHost) }},
+		{name: "unreachable registry", list: deadHost + "/library/x:1\n", want: manifests.ErrUnreachable, message: deadHost},
+		{name: "plain HTTP not asked for", list: "HOST/library/multi:1\n", want: manifests.ErrPlainHTTP, message: "--plain-http",
+			mutate: func(o *build.Options) { o.Registry.PlainHTTP = false }},
 		{name: "missing platform", list: "platforms: [linux/s390x]\nimages: [HOST/library/multi:1]\n", want: manifests.ErrPlatformMissing, message: "linux/amd64, linux/arm64"},
 		{name: "single image of another platform", list: "platforms: [linux/arm64]\nimages: [HOST/library/single:1]\n", want: manifests.ErrPlatformMissing, message: "linux/amd64"},
 		{name: "combine platform mismatch", list: `
@@ -364,7 +366,7 @@ func (f *buildFixture) buildOrListError(ctx context.Context, t *testing.T, dir, 
 	if err != nil {
 		return out, nil, err
 	}
-	opts := build.Options{List: parsed, Output: out, Registry: build.RegistryOptions{Insecure: []string{f.reg.Host}}}
+	opts := build.Options{List: parsed, Output: out, Registry: remote.Options{PlainHTTP: true}}
 	for _, m := range mutate {
 		m(&opts)
 	}
@@ -382,7 +384,7 @@ func TestBuildAuthenticatedRegistry(t *testing.T) {
 	}
 	buildIt := func(t *testing.T) (string, error) {
 		out := filepath.Join(t.TempDir(), "b.tar")
-		_, err := build.Build(ctx, build.Options{List: list, Output: out, Registry: build.RegistryOptions{Transport: reg.Transport()}})
+		_, err := build.Build(ctx, build.Options{List: list, Output: out, Registry: remote.Options{CAFile: reg.CAFile}})
 		return out, err
 	}
 

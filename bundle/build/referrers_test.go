@@ -17,6 +17,7 @@ import (
 	"github.com/ferry-oci/ferry/bundle"
 	"github.com/ferry-oci/ferry/bundle/build"
 	"github.com/ferry-oci/ferry/bundle/signature"
+	"github.com/ferry-oci/ferry/internal/remote"
 	"github.com/ferry-oci/ferry/internal/testbundle"
 	"github.com/ferry-oci/ferry/internal/testenv"
 	"github.com/ferry-oci/ferry/internal/testimages"
@@ -51,7 +52,7 @@ func (s *signedBuild) build(t *testing.T, refs []string, mutate ...func(*build.O
 		t.Fatal(err)
 	}
 	out := filepath.Join(t.TempDir(), "bundle.tar")
-	opts := build.Options{List: list, Output: out, Registry: build.RegistryOptions{Insecure: []string{s.reg.Host}}}
+	opts := build.Options{List: list, Output: out, Registry: remote.Options{PlainHTTP: true}}
 	for _, m := range mutate {
 		m(&opts)
 	}
@@ -267,7 +268,7 @@ func TestBuildReferrerSelection(t *testing.T) {
 		list := &imagelist.List{Images: []imagelist.Spec{{Name: "example.com/combined:1", Combine: map[string]string{
 			"linux/amd64": s.name(testimages.SingleRef), "linux/arm64": s.name(testimages.UnsignedRef)}}}}
 		out := filepath.Join(t.TempDir(), "combined.tar")
-		_, err := build.Build(context.Background(), build.Options{List: list, Output: out, Registry: build.RegistryOptions{Insecure: []string{s.reg.Host}}})
+		_, err := build.Build(context.Background(), build.Options{List: list, Output: out, Registry: remote.Options{PlainHTTP: true}})
 		check(t, err)
 		r := testbundle.Open(t, out)
 		refs := r.ReferrersOf("example.com/combined:1")

@@ -71,11 +71,11 @@ func (r *resolver) open(ctx context.Context, src string) ([]bundle.Source, refer
 		srcs, err := r.openDockerArchive(ctx, file, name)
 		return srcs, nil, err
 	}
-	img, err := r.registries.Resolve(ctx, src)
+	root, repo, err := r.openRegistry(ctx, src)
 	if err != nil {
 		return nil, nil, err
 	}
-	return []bundle.Source{{Name: src, Root: img.Descriptor, Fetcher: img.Fetcher}}, img.Fetcher, nil
+	return []bundle.Source{{Name: src, Root: root, Fetcher: repo}}, repo, nil
 }
 
 func (r *resolver) openLayoutDir(dir, name string) ([]bundle.Source, referrerFinder, error) {

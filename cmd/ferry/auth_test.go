@@ -22,7 +22,7 @@ func TestCredentials(t *testing.T) {
 	reg := testenv.Registry(t, testenv.WithHtpasswd("ferry", "s3cret"))
 	testimages.Push(t, reg, "library/private:1", testimages.Index(t, []string{"linux/amd64"}))
 	out := filepath.Join(t.TempDir(), "private.tar")
-	build := []string{"build", "--image", reg.Ref("library/private:1"), "--insecure-registry", reg.Host, "-b", out}
+	build := []string{"build", "--image", reg.Ref("library/private:1"), "--plain-http", "-b", out}
 	push := []string{"push", path, "--to", reg.Host + "/seed", "--plain-http"}
 
 	for _, args := range [][]string{build, push} {
@@ -30,8 +30,15 @@ func TestCredentials(t *testing.T) {
 		if code != exitFailure || !strings.Contains(stderr, "REGISTRY_AUTH_FILE") || strings.Contains(stdout+stderr, "docker login") {
 			t.Errorf("ferry %s without credentials: exit %d\n%s\n%s", args[0], code, stdout, stderr)
 		}
-		if args[0] == "push" && !strings.Contains(stderr, "--username and --password-stdin") {
-			t.Errorf("push does not name --username and --password-stdin:\n%s", stderr)
+		if !strings.Contains(stderr, "--username and --password-stdin") {
+			t.Errorf("%s does not name --username and --password-stdin:\n%s", args[0], stderr)
+		}
+	}
+	withUser := []string{"--username", "ferry", "--password-stdin"}
+	buildUser := []string{"build", "--image", reg.Ref("library/private:1"), "--plain-http", "-b", filepath.Join(t.TempDir(), "user.tar")}
+	for _, args := range [][]string{append(buildUser, withUser...), append(push, withUser...)} {
+		if code, stdout, stderr := runFerry(t, "s3cret\n", args...); code != exitOK {
+			t.Errorf("ferry %s with --username and --password-stdin: exit %d\n%s\n%s", args[0], code, stdout, stderr)
 		}
 	}
 

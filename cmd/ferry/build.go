@@ -9,6 +9,7 @@ import (
 
 	"github.com/ferry-oci/ferry/bundle"
 	"github.com/ferry-oci/ferry/bundle/build"
+	"github.com/ferry-oci/ferry/internal/remote"
 	"github.com/ferry-oci/ferry/manifests/imagelist"
 
 	"github.com/opencontainers/go-digest"
@@ -26,7 +27,9 @@ type buildFlags struct {
 	platforms             []string
 	allowMissingPlatforms bool
 	keepGoing             bool
-	insecure              []string
+	insecure              []string // --insecure-registry, deprecated
+	registry              remote.Options
+	registryFlags         registryFlags
 	jobs                  int
 	referrers             string
 	artifactTypes         []string
@@ -49,6 +52,11 @@ sha256-<hex>.sig/.att/.sbom tags), referrers of referrers too;
 --referrers=none leaves them out, --artifact-type keeps only those types.
 SOURCE_DATE_EPOCH sets the entries' time (default 0), so builds reproduce.
 
+Registries are reached as ferry push reaches them: credentials from the
+docker config (DOCKER_CONFIG, docker login), REGISTRY_AUTH_FILE or
+--username and --password-stdin; TLS verified unless --insecure; plain HTTP
+only with --plain-http, for localhost and private addresses too.
+
 Images can be given on the command line too: each --image SOURCE, in the
 forms of a list, may be followed by --name NAME, the name to give it in the
 bundle (needed for an oci: layout whose image is named by a bare tag).
@@ -64,6 +72,9 @@ makes the full bundle from the base and the delta.`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			opts, err := f.options()
 			if err != nil {
+				return err
+			}
+			if err := f.registryFlags.complete(cmd, &opts.Registry); err != nil {
 				return err
 			}
 			prog := newProgress(g, cmd.ErrOrStderr(), "building")
@@ -85,7 +96,9 @@ makes the full bundle from the base and the delta.`,
 	fl.StringSliceVar(&f.platforms, "platform", nil, "keep only these platforms, e.g. linux/amd64,linux/arm64")
 	fl.BoolVar(&f.allowMissingPlatforms, "allow-missing-platforms", false, "keep images that lack some requested platforms")
 	fl.BoolVar(&f.keepGoing, "keep-going", false, "write the bundle without the images that fail, name them, and exit 1")
+	f.registryFlags.bind(fl, "", &f.registry)
 	fl.StringArrayVar(&f.insecure, "insecure-registry", nil, "registry HOST[:PORT] reachable over plain HTTP or unverified TLS (repeatable)")
+	_ = fl.MarkDeprecated("insecure-registry", "use --plain-http (and --insecure for unverified TLS), which apply to every registry of the build")
 	fl.IntVar(&f.jobs, "jobs", 0, "blobs downloaded at once (0: 8)")
 	fl.StringVar(&f.referrers, "referrers", string(manifests.ReferrersAll), "referrers carried with the images: all or none")
 	fl.StringArrayVar(&f.artifactTypes, "artifact-type", nil, "carry only referrers of this artifact type (repeatable)")
@@ -132,7 +145,10 @@ func (f *buildFlags) options() (build.Options, error) {
 		ArtifactTypes:         f.artifactTypes,
 		Bases:                 f.bases,
 	}
-	opts.Registry.Insecure = f.insecure
+	opts.Registry = f.registry
+	if len(f.insecure) > 0 { // the deprecated --insecure-registry: plain HTTP or unverified TLS
+		opts.Registry.PlainHTTP, opts.Registry.Insecure = true, true
+	}
 	if epoch := os.Getenv("SOURCE_DATE_EPOCH"); epoch != "" {
 		sec, err := strconv.ParseInt(epoch, 10, 64)
 		if err != nil {

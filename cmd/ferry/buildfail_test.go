@@ -27,7 +27,7 @@ func TestBuildReportsEveryFailure(t *testing.T) {
 		t.Fatal(err)
 	}
 	out := filepath.Join(dir, "release.tar")
-	args := []string{"build", "-f", list, "-b", out, "--insecure-registry", reg.Host}
+	args := []string{"build", "-f", list, "-b", out, "--plain-http"}
 
 	code, stdout, stderr := runFerry(t, "", args...)
 	if code != exitFailure {

@@ -161,7 +161,7 @@ func buildUpgrade(t *testing.T) upgrade {
 		{"-f", v2List, "--base", u.v1, "-b", u.delta},
 	} {
 		logStart = len(readFile(t, src.LogPath()))
-		code, out, stderr := runFerry(t, "", append([]string{"build", "--insecure-registry", src.Host}, args...)...)
+		code, out, stderr := runFerry(t, "", append([]string{"build", "--plain-http"}, args...)...)
 		if code != exitOK {
 			t.Fatalf("build %v: exit %d:\n%s%s", args, code, out, stderr)
 		}

@@ -116,7 +116,7 @@ func TestInterruptBuild(t *testing.T) {
 		args = append(args, "--image", slow.Addr+"/"+repo)
 	}
 	outDir := t.TempDir()
-	run := startPTY(t, append(args, "--insecure-registry", slow.Addr, "-b", filepath.Join(outDir, "release.tar"))...)
+	run := startPTY(t, append(args, "--plain-http", "-b", filepath.Join(outDir, "release.tar"))...)
 	interruptMidway(t, run, slow.Bytes.Load, syscall.SIGINT)
 	if left, _ := filepath.Glob(filepath.Join(outDir, "*")); len(left) > 0 {
 		t.Errorf("an interrupted build left %v", left)

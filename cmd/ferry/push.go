@@ -18,10 +18,9 @@ func init() { commands = append(commands, newPushCommand) }
 // pushFlags are the flags of ferry push that do not map one to one onto
 // installer.PushOptions.
 type pushFlags struct {
-	platforms     []string
-	passwordStdin bool
-	referrers     string
-	prefix        string // "push-" in ferry install
+	platforms []string
+	referrers string
+	registryFlags
 }
 
 func newPushCommand(g *globalOptions) *cobra.Command {
@@ -68,25 +67,17 @@ used only with --plain-http, for localhost and private addresses too.`,
 func (f *pushFlags) bind(fl *pflag.FlagSet, prefix string, opts *installer.PushOptions) {
 	fl.StringVar(&opts.To, prefix+"to", "", "destination registry host with an optional repository prefix")
 	fl.BoolVar(&opts.KeepHost, prefix+"keep-host", false, "keep the source registry host in the destination path")
-	fl.BoolVar(&opts.PlainHTTP, prefix+"plain-http", false, "talk plain HTTP to the registry")
-	fl.BoolVar(&opts.Insecure, prefix+"insecure", false, "skip TLS certificate verification")
-	fl.StringVar(&opts.CAFile, prefix+"ca-file", "", "PEM file of CA certificates to trust for the registry")
-	fl.StringVar(&opts.Username, prefix+"username", "", "registry user name (with --"+prefix+"password-stdin)")
-	fl.BoolVar(&f.passwordStdin, prefix+"password-stdin", false, "read the registry password from standard input")
 	fl.StringVar(&opts.OnExistingTag, prefix+"on-existing-tag", installer.TagOverwrite,
 		"when a tag at the destination points at other content: overwrite (move it; the summary names it), skip (leave it and the image), or fail")
 	fl.StringVar(&f.referrers, prefix+"referrers", string(manifests.ReferrersAll), "referrers (signatures, SBOMs, attestations) pushed after their images: all or none")
 	fl.DurationVar(&opts.Timeout, prefix+"timeout", 0, "stop the push after this long, retries included (0: no limit)")
-	f.prefix = prefix
+	f.registryFlags.bind(fl, prefix, &opts.Options)
 }
 
 // complete checks the flags and fills what they imply into opts.
 func (f *pushFlags) complete(cmd *cobra.Command, opts *installer.PushOptions) error {
 	if opts.To == "" {
 		return usageError{fmt.Errorf("--%sto is required", f.prefix)}
-	}
-	if (opts.Username != "") != f.passwordStdin {
-		return usageError{fmt.Errorf("--%[1]susername and --%[1]spassword-stdin go together", f.prefix)}
 	}
 	platforms, err := manifests.ParsePlatforms(f.platforms)
 	if err != nil {
@@ -96,17 +87,7 @@ func (f *pushFlags) complete(cmd *cobra.Command, opts *installer.PushOptions) er
 	if opts.Referrers, err = manifests.ParseReferrersMode(f.referrers); err != nil {
 		return usageError{fmt.Errorf("--%sreferrers: %w", f.prefix, err)}
 	}
-	if f.passwordStdin {
-		b, err := io.ReadAll(io.LimitReader(cmd.InOrStdin(), 64<<10))
-		if err != nil {
-			return fmt.Errorf("read password from stdin: %w", err)
-		}
-		opts.Password = strings.TrimRight(string(b), "\r\n")
-		if opts.Password == "" {
-			return usageError{fmt.Errorf("--%spassword-stdin: standard input is empty", f.prefix)}
-		}
-	}
-	return nil
+	return f.registryFlags.complete(cmd, &opts.Options)
 }
 
 func runPush(cmd *cobra.Command, g *globalOptions, file string, opts installer.PushOptions) error {

@@ -24,7 +24,7 @@ func TestTrustCommands(t *testing.T) {
 	signed, single, unsigned := reg.Ref(testimages.SignedIndexRef), reg.Ref(testimages.SingleRef), reg.Ref(testimages.UnsignedRef)
 	path := filepath.Join(t.TempDir(), "signed.tar")
 	code, out, errOut := runFerry(t, "", "build", "--image", signed, "--image", single, "--image", unsigned,
-		"--insecure-registry", reg.Host, "-b", path)
+		"--plain-http", "-b", path)
 	if code != exitOK {
 		t.Fatalf("build: exit %d\n%s\n%s", code, out, errOut)
 	}

@@ -79,6 +79,10 @@ type Client struct {
 	// "repository@digest"): on a registry without the referrers API each
 	// one rewrites the subject's referrers tag schema index.
 	subjects sync.Map
+	// blobClients holds, per repository, a func returning the HTTP client
+	// that GETs its blobs for a build (made once; dropped when making it
+	// failed).
+	blobClients sync.Map
 }
 
 // blobPlace is a repository that holds a blob, or is being sent it (done

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/ferry-oci/ferry/bundle/build"
+	"github.com/ferry-oci/ferry/internal/remote"
 	"github.com/ferry-oci/ferry/internal/testenv"
 	"github.com/ferry-oci/ferry/internal/testimages"
 	"github.com/ferry-oci/ferry/manifests/imagelist"
@@ -39,7 +40,7 @@ func BuildSigned(t testing.TB) *Signed {
 	if err := list.AddRefs(refs); err != nil {
 		t.Fatalf("testbundle: %v", err)
 	}
-	opts := build.Options{List: list, Output: s.Path, Registry: build.RegistryOptions{Insecure: []string{reg.Host}}}
+	opts := build.Options{List: list, Output: s.Path, Registry: remote.Options{PlainHTTP: true}}
 	if _, err := build.Build(context.Background(), opts); err != nil {
 		t.Fatalf("testbundle: build the signed fixtures: %v", err)
 	}

@@ -47,7 +47,7 @@ func (b *bench) stepDelta(ctx context.Context) error {
 	build := func(out string, base ...string) func(ctx context.Context) (map[string]sample, error) {
 		return func(ctx context.Context) (map[string]sample, error) {
 			os.Remove(out)
-			args := []string{"build", "-f", u.ImageList, "-b", out, "--insecure-registry", b.src.host, "--jobs", fmt.Sprint(b.jobs)}
+			args := []string{"build", "-f", u.ImageList, "-b", out, "--plain-http", "--jobs", fmt.Sprint(b.jobs)}
 			for _, p := range base {
 				args = append(args, "--base", p)
 			}

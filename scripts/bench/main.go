@@ -228,7 +228,7 @@ func (b *bench) setup(ctx context.Context, spec benchcorpus.Spec) error {
 }
 
 func (b *bench) ferryBuildArgs(out string) []string {
-	return []string{"build", "-f", b.corpus.ImageList, "-b", out, "--insecure-registry", b.src.host, "--jobs", fmt.Sprint(b.jobs)}
+	return []string{"build", "-f", b.corpus.ImageList, "-b", out, "--plain-http", "--jobs", fmt.Sprint(b.jobs)}
 }
 
 // ferryCommands lists the subcommands `ferry --help` offers: the

@@ -143,7 +143,7 @@ func testInstall(t *testing.T, v testenv.ContainerdVersion) {
 	t.Run("imported image complete, seen by the CRI, runs", func(t *testing.T) {
 		ctd.CheckComplete(t, "k8s.io", containerd.DefaultSnapshotter, []string{"docker.io/ferrytest/busybox:1.36"}, true)
 		ctd.WaitCRIImages(t, []string{"docker.io/ferrytest/busybox:1.36", "docker.io/ferrytest/busybox@" + busybox.Descriptor.Digest.String()})
-		out := ctd.Ctr(t, "-n", "k8s.io", "run", "--rm", "docker.io/ferrytest/busybox:1.36", "install-run", "/bin/echo", "installed by ferry")
+		out := ctd.Ctr(t, "-n", "k8s.io", "run", "--rm", "docker.io/ferrytest/busybox:1.36", testenv.ContainerID("install-run"), "/bin/echo", "installed by ferry")
 		if !strings.Contains(out, "installed by ferry") {
 			t.Errorf("container printed %q", out)
 		}

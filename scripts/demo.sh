@@ -225,9 +225,11 @@ echo "The hosts.toml that sends containerd's docker.io pulls to ferry:"
 sed 's/^/    /' "$CERTS_D/docker.io/hosts.toml"
 
 step "Run a container from an imported image"
+# runc keeps its state under the demo dir, not the machine's /run/containerd/runc,
+# and the container IDs carry the demo's PID: no clash with another containerd's.
 run ctr --address "$CTD_SOCK" -n k8s.io images ls
-show ctr --address "$CTD_SOCK" -n k8s.io run --rm --fifo-dir "$DEMO/fifo" docker.io/ferrydemo/busybox:1.36 demo /bin/echo "hello from an air-gapped bundle"
-out=$(ctr --address "$CTD_SOCK" -n k8s.io run --rm --fifo-dir "$DEMO/fifo" docker.io/ferrydemo/busybox:1.36 demo /bin/echo "hello from an air-gapped bundle")
+show ctr --address "$CTD_SOCK" -n k8s.io run --rm --fifo-dir "$DEMO/fifo" --runc-root "$DEMO/runc" docker.io/ferrydemo/busybox:1.36 "demo-$$" /bin/echo "hello from an air-gapped bundle"
+out=$(ctr --address "$CTD_SOCK" -n k8s.io run --rm --fifo-dir "$DEMO/fifo" --runc-root "$DEMO/runc" docker.io/ferrydemo/busybox:1.36 "demo-$$" /bin/echo "hello from an air-gapped bundle")
 echo "$out"
 [ "$out" = "hello from an air-gapped bundle" ] || fail "the container printed \"$out\""
 ok "the imported image runs"
@@ -243,8 +245,8 @@ access=$(tail -n +$((install_lines + 1)) "$DEMO/install.log")
 install_lines=$(wc -l <"$DEMO/install.log")
 sed 's/^/    /' <<<"$access"
 grep -q 'GET /v2/ferrydemo/app/manifests/sha256:' <<<"$access" || fail "containerd did not fetch the arm64 manifest from ferry"
-show ctr --address "$CTD_SOCK" -n demo run --rm --fifo-dir "$DEMO/fifo" docker.io/ferrydemo/app:1.0 app
-out=$(ctr --address "$CTD_SOCK" -n demo run --rm --fifo-dir "$DEMO/fifo" docker.io/ferrydemo/app:1.0 app)
+show ctr --address "$CTD_SOCK" -n demo run --rm --fifo-dir "$DEMO/fifo" --runc-root "$DEMO/runc" docker.io/ferrydemo/app:1.0 "app-$$"
+out=$(ctr --address "$CTD_SOCK" -n demo run --rm --fifo-dir "$DEMO/fifo" --runc-root "$DEMO/runc" docker.io/ferrydemo/app:1.0 "app-$$")
 echo "$out"
 [[ "$out" == "hello from ferrydemo/app 1.0 (linux/"* ]] || fail "the app printed \"$out\""
 ok "pulled docker.io/ferrydemo/app:1.0 through $URL and ran this platform's image of the combined index"

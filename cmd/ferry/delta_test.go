@@ -297,7 +297,7 @@ func TestDeltaUpgrade(t *testing.T) {
 			}
 		}
 		added := host + "/" + testbundle.ReleaseAdded[0][strings.Index(testbundle.ReleaseAdded[0], "/")+1:]
-		if out := ctd.Ctr(t, "-n", "k8s.io", "run", "--rm", added, "delta-run", "/bin/echo", "upgraded"); !strings.Contains(out, "upgraded") {
+		if out := ctd.Ctr(t, "-n", "k8s.io", "run", "--rm", added, testenv.ContainerID("delta-run"), "/bin/echo", "upgraded"); !strings.Contains(out, "upgraded") {
 			t.Errorf("ctr run %s: %q", added, out)
 		}
 	})

@@ -124,7 +124,7 @@ func TestImport(t *testing.T) {
 				ctd.Ctr(t, "-n", tc.ns, "images", "rm", "--sync", "ferry.test/gc:trigger")
 				checkImported(t, ctd, tc.ns, tc.r, tc.images, tc.platform)
 				if tc.run != "" {
-					out := ctd.Ctr(t, "-n", tc.ns, "run", "--rm", "--snapshotter", importSnapshotter(opts), tc.run, "t-"+tc.ns, "/bin/echo", "hello from", tc.run)
+					out := ctd.Ctr(t, "-n", tc.ns, "run", "--rm", "--snapshotter", importSnapshotter(opts), tc.run, testenv.ContainerID("t-"+tc.ns), "/bin/echo", "hello from", tc.run)
 					if strings.TrimSpace(out) != "hello from "+tc.run {
 						t.Errorf("ctr run %s printed %q", tc.run, out)
 					}

@@ -3,10 +3,13 @@ package testenv
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -183,7 +186,7 @@ func (c *ContainerdServer) CtrErr(t testing.TB, args ...string) (string, error) 
 }
 
 func (c *ContainerdServer) run(ctx context.Context, args ...string) (string, error) {
-	full := append([]string{"--address", c.Address}, args...)
+	full := append([]string{"--address", c.Address}, c.ownRuncRoot(args)...)
 	cmd := exec.CommandContext(ctx, c.ctr, full...)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
@@ -191,6 +194,29 @@ func (c *ContainerdServer) run(ctx context.Context, args ...string) (string, err
 		return stdout.String(), fmt.Errorf("ctr %s: %v: %s", strings.Join(full, " "), err, strings.TrimSpace(stderr.String()))
 	}
 	return stdout.String(), nil
+}
+
+// ownRuncRoot gives `ctr run` a runc state directory under this
+// containerd's state, not the machine's /run/containerd/runc, which every
+// containerd of the machine (other tests, other runs) shares: a container
+// ID there collides with another's ("container with given ID already
+// exists").
+func (c *ContainerdServer) ownRuncRoot(args []string) []string {
+	for i, a := range args {
+		if a == "run" && (i == 0 || (args[i-1] != "-n" && args[i-1] != "--namespace")) {
+			out := append(slices.Clone(args[:i+1]), "--runc-root", filepath.Join(c.State, "runc"))
+			return append(out, args[i+1:]...)
+		}
+	}
+	return args
+}
+
+// ContainerID returns prefix with a random suffix: a container ID no other
+// test or run uses.
+func ContainerID(prefix string) string {
+	b := make([]byte, 6)
+	_, _ = rand.Read(b)
+	return prefix + "-" + hex.EncodeToString(b)
 }
 
 // stop ends containerd: SIGTERM, then SIGKILL after containerdStopTimeout,

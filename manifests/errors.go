@@ -44,7 +44,9 @@ var (
 	// ErrTooDeep means indexes nest deeper than MaxDepth.
 	ErrTooDeep = fmt.Errorf("indexes nested deeper than %d levels", MaxDepth)
 	// ErrManifestTooLarge means an index or manifest is over MaxManifestSize.
-	ErrManifestTooLarge = errors.New("manifest larger than 4 MiB")
+	ErrManifestTooLarge = fmt.Errorf("manifest larger than 4 MiB: %w", ErrTooLarge)
+	// ErrTooLarge means a file or blob read whole (ReadAtMost) is over its limit.
+	ErrTooLarge = errors.New("too large")
 	// ErrInvalidPlatform means a platform string is not os/arch[/variant].
 	ErrInvalidPlatform = errors.New("invalid platform")
 	// ErrPlatformMissing means an image lacks a requested platform.

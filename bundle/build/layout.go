@@ -66,12 +66,9 @@ func (l *LayoutDir) readFile(name string) ([]byte, error) {
 		return nil, fmt.Errorf("oci layout %s: %w", l.dir, err)
 	}
 	defer f.Close()
-	b, err := io.ReadAll(io.LimitReader(f, manifests.MaxManifestSize+1))
+	b, err := manifests.ReadManifest(f, name)
 	if err != nil {
-		return nil, fmt.Errorf("oci layout %s: %s: %w", l.dir, name, err)
-	}
-	if len(b) > manifests.MaxManifestSize {
-		return nil, fmt.Errorf("oci layout %s: %s: %w", l.dir, name, manifests.ErrManifestTooLarge)
+		return nil, fmt.Errorf("oci layout %s: %w", l.dir, err)
 	}
 	return b, nil
 }

@@ -243,12 +243,9 @@ type imageListParser struct {
 
 func parseImageList(r io.Reader, file, base string) (*List, error) {
 	p := &imageListParser{file: file, base: base, list: List{File: file}, seen: map[string]int{}}
-	data, err := io.ReadAll(io.LimitReader(r, maxImageListSize+1))
+	data, err := manifests.ReadAtMost(r, maxImageListSize, "image list "+file)
 	if err != nil {
-		return nil, fmt.Errorf("read image list %s: %w", file, err)
-	}
-	if len(data) > maxImageListSize {
-		return nil, p.errorf(0, "larger than %d MiB", maxImageListSize>>20)
+		return nil, err
 	}
 	data = bytes.TrimPrefix(data, []byte("\xef\xbb\xbf"))
 	if err := p.parse(data); err != nil {

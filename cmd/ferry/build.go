@@ -77,6 +77,9 @@ makes the full bundle from the base and the delta.`,
 			if err := f.registryFlags.complete(cmd, &opts.Registry); err != nil {
 				return err
 			}
+			if len(f.insecure) > 0 {
+				g.log.Warnf("--insecure-registry is deprecated: use --plain-http (and --insecure for unverified TLS), which apply to every registry of the build")
+			}
 			prog := newProgress(g, cmd.ErrOrStderr(), "building")
 			opts.Observer = prog
 			res, err := build.Build(cmd.Context(), opts)
@@ -98,7 +101,7 @@ makes the full bundle from the base and the delta.`,
 	fl.BoolVar(&f.keepGoing, "keep-going", false, "write the bundle without the images that fail, name them, and exit 1")
 	f.registryFlags.bind(fl, "", &f.registry)
 	fl.StringArrayVar(&f.insecure, "insecure-registry", nil, "registry HOST[:PORT] reachable over plain HTTP or unverified TLS (repeatable)")
-	_ = fl.MarkDeprecated("insecure-registry", "use --plain-http (and --insecure for unverified TLS), which apply to every registry of the build")
+	fl.MarkHidden("insecure-registry") //nolint:errcheck // defined above
 	fl.IntVar(&f.jobs, "jobs", 0, "blobs downloaded at once (0: 8)")
 	fl.StringVar(&f.referrers, "referrers", string(manifests.ReferrersAll), "referrers carried with the images: all or none")
 	fl.StringArrayVar(&f.artifactTypes, "artifact-type", nil, "carry only referrers of this artifact type (repeatable)")

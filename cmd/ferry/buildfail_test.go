@@ -82,3 +82,32 @@ func layerGets(t *testing.T, reg *testenv.RegistryServer) []string {
 	}
 	return got
 }
+
+// TestBuildPlainHTTPRule: build speaks plain HTTP only with --plain-http,
+// to a 127.0.0.1 registry too (push's rule); the deprecated
+// --insecure-registry still works, with a warning naming its replacement.
+func TestBuildPlainHTTPRule(t *testing.T) {
+	t.Setenv("DOCKER_CONFIG", t.TempDir())
+	reg := testenv.Registry(t)
+	testimages.Push(t, reg, "library/good:1", testimages.Index(t, []string{"linux/amd64"}))
+	tests := []struct {
+		name     string
+		flags    []string
+		code     int
+		inStderr string
+	}{
+		{"no flag", nil, exitFailure, "--plain-http"},
+		{"--plain-http", []string{"--plain-http"}, exitOK, ""},
+		{"--insecure-registry", []string{"--insecure-registry", reg.Host}, exitOK, "use --plain-http"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			out := filepath.Join(t.TempDir(), "b.tar")
+			args := append([]string{"build", "--image", reg.Ref("library/good:1"), "-b", out}, tc.flags...)
+			code, stdout, stderr := runFerry(t, "", args...)
+			if code != tc.code || !strings.Contains(stderr, tc.inStderr) {
+				t.Errorf("exit %d (want %d), stderr should hold %q:\n%s\n%s", code, tc.code, tc.inStderr, stdout, stderr)
+			}
+		})
+	}
+}

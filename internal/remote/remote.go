@@ -255,15 +255,17 @@ func (r *Client) authenticator(ctx context.Context) (authn.Authenticator, error)
 // what went wrong, the registry and what to do.
 func (r *Client) classify(err error) error {
 	var (
-		terr    *transport.Error
-		unknown x509.UnknownAuthorityError
-		verify  *tls.CertificateVerificationError
-		host    x509.HostnameError
-		invalid x509.CertificateInvalidError
-		opErr   *net.OpError
-		dnsErr  *net.DNSError
+		terr   *transport.Error
+		opErr  *net.OpError
+		dnsErr *net.DNSError
 	)
 	switch {
+	case isTLSTrust(err) && !errors.Is(err, manifests.ErrTLSTrust):
+		// Before the plain-HTTP case: go-containerregistry tries HTTP
+		// after a failed HTTPS to a loopback or private address, and the
+		// guard's refusal of it must not hide the certificate problem.
+		return fmt.Errorf("%w: TLS trust problem with %s (%w); pass --ca-file with the CA that signed its certificate, or --insecure to skip verification",
+			manifests.ErrTLSTrust, r.host, err)
 	case err == nil, errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded),
 		errors.Is(err, manifests.ErrUnauthorized), errors.Is(err, manifests.ErrUnreachable), errors.Is(err, manifests.ErrPlainHTTP),
 		errors.Is(err, manifests.ErrTLSTrust), errors.Is(err, manifests.ErrMediaTypeRejected):
@@ -275,13 +277,21 @@ func (r *Client) classify(err error) error {
 		return fmt.Errorf("%w: %s answers HTTPS requests in plain HTTP; pass --plain-http if that is intended", manifests.ErrPlainHTTP, r.host)
 	case errors.As(err, &terr) && transientStatus(terr.StatusCode):
 		return fmt.Errorf("registry %s %w: it kept answering HTTP %d: %w", r.host, manifests.ErrUnreachable, terr.StatusCode, err)
-	case errors.As(err, &unknown), errors.As(err, &verify), errors.As(err, &host), errors.As(err, &invalid):
-		return fmt.Errorf("%w: TLS trust problem with %s (%w); pass --ca-file with the CA that signed its certificate, or --insecure to skip verification",
-			manifests.ErrTLSTrust, r.host, err)
 	case errors.As(err, &opErr), errors.As(err, &dnsErr), errors.Is(err, io.ErrUnexpectedEOF):
 		return fmt.Errorf("registry %s %w: %w", r.host, manifests.ErrUnreachable, err)
 	}
 	return err
+}
+
+// isTLSTrust reports whether err is a certificate the client does not trust.
+func isTLSTrust(err error) bool {
+	var (
+		unknown x509.UnknownAuthorityError
+		verify  *tls.CertificateVerificationError
+		host    x509.HostnameError
+		invalid x509.CertificateInvalidError
+	)
+	return errors.As(err, &unknown) || errors.As(err, &verify) || errors.As(err, &host) || errors.As(err, &invalid)
 }
 
 // Repository returns the repository at path ("tke/library/nginx") of the

@@ -120,6 +120,15 @@ func StartContainerd(t testing.TB, opts ContainerdOptions) *ContainerdServer {
 		t.Fatalf("testenv: %v (set TMPDIR to a short dir if the path is too long)", err)
 	}
 
+	c.start(t, bins)
+	c.waitReady(t)
+	return c
+}
+
+// start runs the daemon with its log in LogPath; it is killed if the test
+// binary dies.
+func (c *ContainerdServer) start(t testing.TB, bins ContainerdBins) {
+	t.Helper()
 	logf, err := os.Create(c.LogPath)
 	if err != nil {
 		t.Fatalf("testenv: containerd: %v", err)
@@ -127,7 +136,7 @@ func StartContainerd(t testing.TB, opts ContainerdOptions) *ContainerdServer {
 	defer logf.Close()
 	cmd := exec.Command(bins.Containerd, "--config", c.ConfigPath)
 	cmd.Stdout, cmd.Stderr = logf, logf
-	cmd.Dir = dir
+	cmd.Dir = c.Dir
 	// The daemon finds its shim (containerd-shim-runc-v2) on PATH first.
 	cmd.Env = append(os.Environ(), "PATH="+filepath.Dir(bins.Shim)+string(os.PathListSeparator)+os.Getenv("PATH"))
 	// If the test binary dies (go test -timeout), do not leave a daemon behind.
@@ -137,7 +146,12 @@ func StartContainerd(t testing.TB, opts ContainerdOptions) *ContainerdServer {
 	}
 	c.cmd, c.done = cmd, make(chan struct{})
 	go func() { _ = cmd.Wait(); close(c.done) }()
+}
 
+// waitReady waits until the daemon answers `ctr version`, failing the test
+// with its log when it exits or does not answer in time.
+func (c *ContainerdServer) waitReady(t testing.TB) {
+	t.Helper()
 	var lastErr error
 	exited := false
 	ok := poll(containerdStartTimeout, 50*time.Millisecond, func() bool {
@@ -158,11 +172,10 @@ func StartContainerd(t testing.TB, opts ContainerdOptions) *ContainerdServer {
 	})
 	switch {
 	case exited:
-		t.Fatalf("testenv: containerd exited during start (%v); log:\n%s", cmd.ProcessState, tailFile(c.LogPath, 50))
+		t.Fatalf("testenv: containerd exited during start (%v); log:\n%s", c.cmd.ProcessState, tailFile(c.LogPath, 50))
 	case !ok:
 		t.Fatalf("testenv: containerd did not answer on %s within %v: %v; log:\n%s", c.Address, containerdStartTimeout, lastErr, tailFile(c.LogPath, 50))
 	}
-	return c
 }
 
 // Ctr runs `ctr --address Address args...` and returns its stdout; it fails

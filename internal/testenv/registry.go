@@ -229,6 +229,13 @@ func (r *RegistryServer) Start() {
 	}
 	r.URL = scheme + "://" + r.Host
 
+	if err := r.waitServing(); err != nil {
+		fail("%v", err)
+	}
+}
+
+// waitServing polls GET /v2/ until the registry answers it.
+func (r *RegistryServer) waitServing() error {
 	client := &http.Client{Transport: r.Transport(), Timeout: 2 * time.Second}
 	var lastErr error
 	ok := poll(registryStartTimeout, 20*time.Millisecond, func() bool {
@@ -245,8 +252,9 @@ func (r *RegistryServer) Start() {
 		return resp.StatusCode == http.StatusOK || resp.StatusCode == http.StatusUnauthorized
 	})
 	if !ok {
-		fail("GET %s/v2/ did not answer within %v: %v", r.URL, registryStartTimeout, lastErr)
+		return fmt.Errorf("GET %s/v2/ did not answer within %v: %v", r.URL, registryStartTimeout, lastErr)
 	}
+	return nil
 }
 
 // Stop kills the registry process (SIGKILL, as a crash or power loss would)

@@ -118,7 +118,18 @@ func (b *bench) section() string {
 	for _, t := range b.targets() {
 		p("| %s | %s | %s |\n", t.name, t.value, t.verdict)
 	}
+	b.resultsSection(p)
+	b.hardwareSection(p)
+	b.clusterSection(p)
+	s.WriteString(b.deltaReport())
+	b.timeSection(p)
+	b.trailerSection(p)
+	p("\n")
+	return s.String()
+}
 
+// resultsSection writes the table of every step and tool, medians first.
+func (b *bench) resultsSection(p func(string, ...any)) {
 	p("\n### Results (medians)\n\nCPU is user+system time of the tool's processes + of the server it talks to (the source registry for build, the serving registry for pull, the target registry for push, containerd for import), medians.\n\n")
 	p("| step | tool | median | min – max | MB/s | peak RSS | CPU tool + server | ferry ÷ tool |\n|---|---|---:|---:|---:|---:|---:|---:|\n")
 	for _, r := range b.rows {
@@ -144,7 +155,10 @@ func (b *bench) section() string {
 			p("\n%s, %s: %s", r.step, r.tool, oneLine(r.err))
 		}
 	}
+}
 
+// hardwareSection writes ferry's throughput against the machine's own limits.
+func (b *bench) hardwareSection(p func(string, ...any)) {
 	p("\n### How close to the hardware\n\nferry's throughput on the bundle's bytes against this machine's own limits, measured in the same run.\n\n| ferry step | MB/s | of `cp` | of sha256 in Go |\n|---|---:|---:|---:|\n")
 	cp, sha := b.throughput(stepLimit, "cp"), b.throughput(stepLimit, "sha256 in Go")
 	for _, r := range b.rows {
@@ -152,10 +166,10 @@ func (b *bench) section() string {
 			p("| %s | %.1f | %s | %s |\n", r.step, v, percent(v, cp), percent(v, sha))
 		}
 	}
+}
 
-	b.clusterSection(p)
-	s.WriteString(b.deltaReport())
-
+// timeSection writes where ferry's CPU time goes, tool against server.
+func (b *bench) timeSection(p func(string, ...any)) {
 	p("\n### Where ferry's time goes\n\nCPU seconds of each side (medians) against the wall time; \"busy\" is the share of the machine's %d CPUs they kept busy.\n\n", b.env.cpus)
 	for _, r := range b.rows {
 		sides, ok := cpuSides[r.step]
@@ -173,13 +187,16 @@ func (b *bench) section() string {
 		p("* %s: %s %.2f s, %s %.2f s, in %s wall (%.0f%% busy); mostly %s.\n",
 			r.step, sides[0], tool.Seconds(), sides[1], server.Seconds(), secs(wall), 100*busy, most)
 	}
+}
 
+// trailerSection writes the commands run, the versions and the notes.
+func (b *bench) trailerSection(p func(string, ...any)) {
 	p("\n### Commands\n\n| step | tool | what runs |\n|---|---|---|\n")
 	for _, r := range b.rows {
 		p("| %s | %s | `%s` |\n", r.step, r.tool, r.cmd)
 	}
-	p("\n### Versions\n\n| tool | version |\n|---|---|\n| ferry | commit %s |\n", e.commit)
-	for _, v := range e.versions {
+	p("\n### Versions\n\n| tool | version |\n|---|---|\n| ferry | commit %s |\n", b.env.commit)
+	for _, v := range b.env.versions {
 		p("| %s | %s |\n", v[0], v[1])
 	}
 	if len(b.notes) > 0 {
@@ -188,8 +205,6 @@ func (b *bench) section() string {
 			p("* %s\n", oneLine(n))
 		}
 	}
-	p("\n")
-	return s.String()
 }
 
 // cpuSides names the two sides of ferry's rows whose CPU time is measured:

@@ -193,7 +193,7 @@ func (r *resolver) resolveAll(ctx context.Context) ([]bundle.Source, []*EntryErr
 
 // entryError names the entry, and where it is written, an error came from.
 func (r *resolver) entryError(spec imagelist.Spec, err error) *EntryError {
-	e := &EntryError{Image: spec.Source, File: r.opts.List.File, Line: spec.Line, Err: err}
+	e := &EntryError{Image: spec.Source.String(), File: r.opts.List.File, Line: spec.Line, Err: err}
 	if e.Image == "" {
 		e.Image = spec.Name
 	}

@@ -191,7 +191,7 @@ func TestBuildCarriesReferrers(t *testing.T) {
 	})
 
 	t.Run("rebuild from the bundle is byte-identical", func(t *testing.T) {
-		list := &imagelist.List{Images: []imagelist.Spec{{Source: "oci-archive:" + path}}}
+		list := &imagelist.List{Images: []imagelist.Spec{{Source: manifests.Source{Kind: manifests.SourceOCIArchive, Path: path}}}}
 		out := filepath.Join(t.TempDir(), "again.tar")
 		if _, err := build.Build(ctx, build.Options{List: list, Output: out}); err != nil {
 			t.Fatal(err)
@@ -265,8 +265,8 @@ func TestBuildCarriesReferrers(t *testing.T) {
 func TestBuildReferrerSelection(t *testing.T) {
 	s := newSignedBuild(t)
 	t.Run("combined image brings its parts' referrers", func(t *testing.T) {
-		list := &imagelist.List{Images: []imagelist.Spec{{Name: "example.com/combined:1", Combine: map[string]string{
-			"linux/amd64": s.name(testimages.SingleRef), "linux/arm64": s.name(testimages.UnsignedRef)}}}}
+		list := &imagelist.List{Images: []imagelist.Spec{{Name: "example.com/combined:1", Combine: map[string]manifests.Source{
+			"linux/amd64": registrySource(s.name(testimages.SingleRef)), "linux/arm64": registrySource(s.name(testimages.UnsignedRef))}}}}
 		out := filepath.Join(t.TempDir(), "combined.tar")
 		_, err := build.Build(context.Background(), build.Options{List: list, Output: out, Registry: remote.Options{PlainHTTP: true}})
 		check(t, err)
@@ -346,7 +346,7 @@ func TestBuildFromLayoutWithReferrers(t *testing.T) {
 	s := newSignedBuild(t)
 	dir := filepath.Join(t.TempDir(), "layout")
 	testimages.Oras(t, "", "cp", "-r", "--from-plain-http", s.reg.Ref(testimages.SingleRef), "--to-oci-layout", dir+":1")
-	list := &imagelist.List{Images: []imagelist.Spec{{Source: "oci:" + dir + ":1", Name: "example.com/single:1"}}}
+	list := &imagelist.List{Images: []imagelist.Spec{{Source: manifests.Source{Kind: manifests.SourceOCILayout, Path: dir, Name: "1"}, Name: "example.com/single:1"}}}
 	out := filepath.Join(t.TempDir(), "layout.tar")
 	_, err := build.Build(context.Background(), build.Options{List: list, Output: out})
 	check(t, err)
@@ -450,4 +450,13 @@ func check(t testing.TB, err error) {
 	if err != nil {
 		t.Fatal(err)
 	}
+}
+
+// registrySource is the source of a registry reference, which must parse.
+func registrySource(ref string) manifests.Source {
+	src, err := manifests.ParseSource(ref)
+	if err != nil {
+		panic(err)
+	}
+	return src
 }

@@ -17,13 +17,6 @@ import (
 	"github.com/ferry-oci/ferry/manifests"
 )
 
-// The transports of image list sources; anything else is a registry reference.
-const (
-	transportOCI           = "oci:"
-	transportOCIArchive    = "oci-archive:"
-	transportDockerArchive = "docker-archive:"
-)
-
 // resolve turns one image list entry into the sources it names.
 func (r *resolver) resolve(ctx context.Context, spec imagelist.Spec) ([]bundle.Source, error) {
 	if len(spec.Combine) > 0 {
@@ -57,25 +50,23 @@ func (r *resolver) resolve(ctx context.Context, spec imagelist.Spec) ([]bundle.S
 	return srcs, nil
 }
 
-// open resolves a source string to its images, named as the source names
-// them, and how to find their referrers (nil for a docker archive).
-func (r *resolver) open(ctx context.Context, src string) ([]bundle.Source, referrerFinder, error) {
-	switch {
-	case strings.HasPrefix(src, transportOCI):
-		dir, name, _ := strings.Cut(strings.TrimPrefix(src, transportOCI), ":")
-		return r.openLayoutDir(dir, name)
-	case strings.HasPrefix(src, transportOCIArchive):
-		return r.openArchive(ctx, strings.TrimPrefix(src, transportOCIArchive))
-	case strings.HasPrefix(src, transportDockerArchive):
-		file, name, _ := strings.Cut(strings.TrimPrefix(src, transportDockerArchive), ":")
-		srcs, err := r.openDockerArchive(ctx, file, name)
+// open resolves a source to its images, named as the source names them,
+// and how to find their referrers (nil for a docker archive).
+func (r *resolver) open(ctx context.Context, src manifests.Source) ([]bundle.Source, referrerFinder, error) {
+	switch src.Kind {
+	case manifests.SourceOCILayout:
+		return r.openLayoutDir(src.Path, src.Name)
+	case manifests.SourceOCIArchive:
+		return r.openArchive(ctx, src.Path)
+	case manifests.SourceDockerArchive:
+		srcs, err := r.openDockerArchive(ctx, src.Path, src.Name)
 		return srcs, nil, err
 	}
-	root, repo, err := r.openRegistry(ctx, src)
+	root, repo, err := r.openRegistry(ctx, src.Ref)
 	if err != nil {
 		return nil, nil, err
 	}
-	return []bundle.Source{{Name: src, Root: root, Fetcher: repo}}, repo, nil
+	return []bundle.Source{{Name: src.Ref, Root: root, Fetcher: repo}}, repo, nil
 }
 
 func (r *resolver) openLayoutDir(dir, name string) ([]bundle.Source, referrerFinder, error) {

@@ -5,6 +5,7 @@ import (
 	"io"
 	"os"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/ferry-oci/ferry/bundle"
@@ -224,7 +225,11 @@ type imageArgs []imagelist.Arg
 type sourceFlag struct{ args *imageArgs }
 
 func (v sourceFlag) Set(s string) error {
-	*v.args = append(*v.args, imagelist.Arg{Source: s})
+	src, err := manifests.ParseSource(strings.TrimSpace(s))
+	if err != nil {
+		return err
+	}
+	*v.args = append(*v.args, imagelist.Arg{Source: src})
 	return nil
 }
 func (v sourceFlag) String() string { return "" }

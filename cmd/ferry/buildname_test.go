@@ -45,6 +45,8 @@ func TestBuildImageName(t *testing.T) {
 		{"two names", []string{"--image", "oci:" + layout + ":1.36", "--name", "x:1", "--name", "y:1"}, exitUsage, "already named"},
 		{"digest name", []string{"--image", "oci:" + layout + ":1.36", "--name", "x@" + digests["multi"].String()}, exitUsage, "a name must be a tag"},
 		{"one name twice", []string{"--image", "oci:" + layout + ":1.36", "--name", "x:1", "--image", "oci-archive:" + src, "--name", "x:1"}, exitUsage, "given twice"},
+		{"docker:// image", []string{"--image", "docker://nginx:1"}, exitUsage, `"docker://nginx:1": write registry references without docker://`},
+		{"archive with a name", []string{"--image", "oci-archive:" + src + ":x:1"}, exitUsage, "oci-archive: takes a file and no image name"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			code, stdout, stderr := runFerry(t, "", append([]string{"build", "-b", filepath.Join(t.TempDir(), "b.tar")}, tc.args...)...)

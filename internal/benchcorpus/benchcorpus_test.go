@@ -100,12 +100,12 @@ func TestGenerateUpgrade(t *testing.T) {
 	var refs []string
 	tagged2 := 0
 	for _, img := range list.Images {
-		if strings.HasSuffix(img.Source+img.Name, ":2") {
+		if strings.HasSuffix(img.Source.String()+img.Name, ":2") {
 			tagged2++
 		}
-		refs = append(refs, img.Source)
+		refs = append(refs, img.Source.String())
 		for _, r := range img.Combine {
-			refs = append(refs, r)
+			refs = append(refs, r.String())
 		}
 	}
 	if tagged2 != u.Changed {

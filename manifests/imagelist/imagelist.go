@@ -31,12 +31,11 @@ type List struct {
 
 // Spec is one entry of an image list.
 type Spec struct {
-	// Source is where to read the image: a normalized registry reference
-	// ("docker.io/library/nginx:1.25"), or "oci:DIR[:NAME]",
-	// "oci-archive:FILE" or "docker-archive:FILE[:NAME]" as written, with a
-	// relative path resolved against the list file's directory by
-	// Load. It is "" for a combine entry.
-	Source string
+	// Source is where to read the image, parsed: a normalized registry
+	// reference ("docker.io/library/nginx:1.25") or a layout or archive,
+	// with a relative path resolved against the list file's directory by
+	// Load. It is the zero Source for a combine entry.
+	Source manifests.Source
 	// Name is the normalized name to give the image in the bundle; ""
 	// means the source's own name (registry reference) or the names found
 	// in the archive or layout.
@@ -46,20 +45,12 @@ type Spec struct {
 	Platforms []ocispec.Platform
 	// Combine, for an entry that builds a new multi-arch image, maps a
 	// platform ("linux/amd64", as manifests.FormatPlatform prints it) to the source of
-	// that platform's image, in the same forms as Source.
-	Combine map[string]string
+	// that platform's image.
+	Combine map[string]manifests.Source
 	// Line is the 1-based line where the entry starts; 0 for an entry given
 	// on the command line.
 	Line int
 }
-
-// Source transports besides registry references. Anything else is a
-// registry reference ("foo:bar" is docker.io/library/foo:bar).
-const (
-	transportOCI           = "oci:"
-	transportOCIArchive    = "oci-archive:"
-	transportDockerArchive = "docker-archive:"
-)
 
 // maxImageListSize bounds how much of an image list is read.
 const maxImageListSize = 16 << 20
@@ -91,7 +82,11 @@ func Load(path string) (*List, error) {
 func (l *List) AddRefs(refs []string) error {
 	args := make([]Arg, len(refs))
 	for i, ref := range refs {
-		args[i] = Arg{Source: ref}
+		src, err := manifests.ParseSource(strings.TrimSpace(ref))
+		if err != nil {
+			return &imageListError{file: "command line", err: err}
+		}
+		args[i] = Arg{Source: src}
 	}
 	return l.AddArgs(args)
 }
@@ -99,7 +94,8 @@ func (l *List) AddRefs(refs []string) error {
 // Arg is an image given on the command line: `--image SOURCE`, with the
 // name to give it in the bundle (`--name NAME`) or "" for the source's own.
 type Arg struct {
-	Source, Name string
+	Source manifests.Source
+	Name   string
 }
 
 // AddArgs appends images given on the command line, with Line 0. A Source
@@ -136,12 +132,9 @@ func (l *List) AddArgs(args []Arg) error {
 
 // commandLineSpec is the list entry of a command-line image.
 func commandLineSpec(arg Arg) (Spec, error) {
-	src, err := normalizeListSource(strings.TrimSpace(arg.Source), "")
-	if err != nil {
-		return Spec{}, err
-	}
-	spec := Spec{Source: src}
+	spec := Spec{Source: arg.Source}
 	if arg.Name != "" {
+		var err error
 		if spec.Name, err = normalizeName(arg.Name); err != nil {
 			return Spec{}, fmt.Errorf("--name for %s: %w", arg.Source, err)
 		}
@@ -168,52 +161,17 @@ func imageListKey(spec Spec) string {
 	if spec.Name != "" {
 		return spec.Name
 	}
-	return spec.Source
+	return spec.Source.String()
 }
 
-// normalizeListSource returns the canonical form of an image source: a
-// normalized registry reference, or a transport form with a relative path
-// joined to base (when base is not "").
-func normalizeListSource(s, base string) (string, error) {
-	switch {
-	case strings.HasPrefix(s, transportOCI):
-		return listTransportSource(transportOCI, s, base)
-	case strings.HasPrefix(s, transportOCIArchive):
-		return listTransportSource(transportOCIArchive, s, base)
-	case strings.HasPrefix(s, transportDockerArchive):
-		return listTransportSource(transportDockerArchive, s, base)
-	case strings.HasPrefix(s, "docker://"):
-		return "", fmt.Errorf("%w %q: write registry references without docker://", manifests.ErrInvalidReference, s)
+// parseListSource parses an image source of a list, joining a relative
+// layout or archive path to base (when base is not "").
+func parseListSource(s, base string) (manifests.Source, error) {
+	src, err := manifests.ParseSource(s)
+	if err != nil || base == "" {
+		return src, err
 	}
-	return manifests.NormalizeReference(s)
-}
-
-// listTransportSource checks and resolves "PREFIX PATH[:NAME]". As in
-// skopeo, the path ends at the first colon.
-func listTransportSource(prefix, s, base string) (string, error) {
-	path, name, hasName := strings.Cut(strings.TrimPrefix(s, prefix), ":")
-	if path == "" {
-		return "", fmt.Errorf("%w %q: no path after %s", manifests.ErrInvalidReference, s, prefix)
-	}
-	if hasName {
-		switch {
-		case prefix == transportOCIArchive:
-			return "", fmt.Errorf("%w %q: oci-archive: takes a file and no image name (it brings all its images)", manifests.ErrInvalidReference, s)
-		case name == "":
-			return "", fmt.Errorf("%w %q: empty image name after the path", manifests.ErrInvalidReference, s)
-		case prefix == transportDockerArchive && !strings.HasPrefix(name, "@"):
-			if _, err := manifests.NormalizeReference(name); err != nil {
-				return "", fmt.Errorf("%w %q: image name: %v", manifests.ErrInvalidReference, s, err)
-			}
-		}
-	}
-	if base != "" && !filepath.IsAbs(path) {
-		path = filepath.Join(base, path)
-	}
-	if hasName {
-		return prefix + path + ":" + name, nil
-	}
-	return prefix + path, nil
+	return src.InDir(base), nil
 }
 
 // imageListError is an error at a line of an image list file (or in the
@@ -348,7 +306,7 @@ func (p *imageListParser) parsePlain(data []byte) error {
 		if s == "" {
 			continue
 		}
-		src, err := normalizeListSource(s, p.base)
+		src, err := parseListSource(s, p.base)
 		if err != nil {
 			return p.wrap(i+1, err)
 		}
@@ -506,7 +464,7 @@ func (p *imageListParser) ferryEntry(item *yaml.Node) error {
 	case isNullNode(item) || (item.Kind == yaml.ScalarNode && strings.TrimSpace(item.Value) == ""):
 		return p.errorf(item.Line, "empty image entry")
 	case item.Kind == yaml.ScalarNode:
-		src, err := normalizeListSource(strings.TrimSpace(item.Value), p.base)
+		src, err := parseListSource(strings.TrimSpace(item.Value), p.base)
 		if err != nil {
 			return p.wrap(item.Line, err)
 		}
@@ -525,7 +483,7 @@ func (p *imageListParser) ferryEntry(item *yaml.Node) error {
 			if err != nil {
 				return err
 			}
-			if spec.Source, err = normalizeListSource(s, p.base); err != nil {
+			if spec.Source, err = parseListSource(s, p.base); err != nil {
 				return p.wrap(v.Line, err)
 			}
 		case "name":
@@ -573,14 +531,14 @@ func (p *imageListParser) ferryEntry(item *yaml.Node) error {
 }
 
 // combine reads a mapping of platform to per-platform source.
-func (p *imageListParser) combine(k, v *yaml.Node) (map[string]string, error) {
+func (p *imageListParser) combine(k, v *yaml.Node) (map[string]manifests.Source, error) {
 	if isNullNode(v) {
 		return nil, p.errorf(k.Line, "combine is empty")
 	}
 	if v.Kind != yaml.MappingNode {
 		return nil, p.errorf(v.Line, "combine must map platforms to image references")
 	}
-	out := map[string]string{}
+	out := map[string]manifests.Source{}
 	lines := map[string]int{}
 	err := p.eachKey(v, func(pk, pv *yaml.Node) error {
 		pl, err := manifests.ParsePlatform(strings.TrimSpace(pk.Value))
@@ -596,7 +554,7 @@ func (p *imageListParser) combine(k, v *yaml.Node) (map[string]string, error) {
 		if err != nil {
 			return err
 		}
-		if out[plat], err = normalizeListSource(s, p.base); err != nil {
+		if out[plat], err = parseListSource(s, p.base); err != nil {
 			return p.wrap(pv.Line, err)
 		}
 		return nil
@@ -677,7 +635,7 @@ func (p *imageListParser) mindthegapImages(host string, k, v *yaml.Node) error {
 			if err != nil {
 				return p.wrap(t.Line, err)
 			}
-			if err := p.add(Spec{Source: src, Line: t.Line}); err != nil {
+			if err := p.add(Spec{Source: manifests.Source{Kind: manifests.SourceRegistry, Ref: src}, Line: t.Line}); err != nil {
 				return err
 			}
 		}

@@ -15,6 +15,15 @@ import (
 	"github.com/ferry-oci/ferry/manifests"
 )
 
+// src is a source that must parse.
+func src(s string) manifests.Source {
+	out, err := manifests.ParseSource(s)
+	if err != nil {
+		panic(err)
+	}
+	return out
+}
+
 func plats(t testing.TB, ss ...string) []ocispec.Platform {
 	t.Helper()
 	out := []ocispec.Platform{}
@@ -48,20 +57,20 @@ oci-archive:./other-release.tar	# tab before comment
 docker-archive:./saved/bbox.tar:bbox:1.35
 `,
 			want: List{Images: []Spec{
-				{Source: "docker.io/library/nginx:1.25", Line: 2},
-				{Source: "quay.io/coreos/etcd:v3.5.9", Line: 3},
-				{Source: "docker.io/library/redis:latest", Line: 5},
-				{Source: "docker.io/library/foo:bar", Line: 6},
-				{Source: "localhost:5000/app@sha256:0123456789012345678901234567890123456789012345678901234567890123", Line: 7},
-				{Source: "oci:./vendor/app-layout:app:2.0", Line: 8},
-				{Source: "oci-archive:./other-release.tar", Line: 9},
-				{Source: "docker-archive:./saved/bbox.tar:bbox:1.35", Line: 10},
+				{Source: src("docker.io/library/nginx:1.25"), Line: 2},
+				{Source: src("quay.io/coreos/etcd:v3.5.9"), Line: 3},
+				{Source: src("docker.io/library/redis:latest"), Line: 5},
+				{Source: src("docker.io/library/foo:bar"), Line: 6},
+				{Source: src("localhost:5000/app@sha256:0123456789012345678901234567890123456789012345678901234567890123"), Line: 7},
+				{Source: src("oci:./vendor/app-layout:app:2.0"), Line: 8},
+				{Source: src("oci-archive:./other-release.tar"), Line: 9},
+				{Source: src("docker-archive:./saved/bbox.tar:bbox:1.35"), Line: 10},
 			}},
 		},
 		{
 			name: "plain list, one line, CRLF and BOM",
 			in:   "\xef\xbb\xbfnginx:1.25\r\n\r\n# end\r\n",
-			want: List{Images: []Spec{{Source: "docker.io/library/nginx:1.25", Line: 1}}},
+			want: List{Images: []Spec{{Source: src("docker.io/library/nginx:1.25"), Line: 1}}},
 		},
 		{
 			name: "ferry form",
@@ -82,15 +91,15 @@ images:
 			want: List{
 				Platforms: plats(t, "linux/amd64", "linux/arm64"),
 				Images: []Spec{
-					{Source: "docker.io/library/nginx:1.25", Line: 3},
-					{Source: "quay.io/coreos/etcd:v3.5.9", Platforms: plats(t, "linux/amd64"), Line: 4},
-					{Name: "registry.example.com/tkestack/tke-gateway:v1.9.0", Combine: map[string]string{
-						"linux/amd64": "registry.example.com/tkestack/tke-gateway-amd64:v1.9.0",
-						"linux/arm64": "registry.example.com/tkestack/tke-gateway-arm64:v1.9.0",
+					{Source: src("docker.io/library/nginx:1.25"), Line: 3},
+					{Source: src("quay.io/coreos/etcd:v3.5.9"), Platforms: plats(t, "linux/amd64"), Line: 4},
+					{Name: "registry.example.com/tkestack/tke-gateway:v1.9.0", Combine: map[string]manifests.Source{
+						"linux/amd64": src("registry.example.com/tkestack/tke-gateway-amd64:v1.9.0"),
+						"linux/arm64": src("registry.example.com/tkestack/tke-gateway-arm64:v1.9.0"),
 					}, Line: 6},
-					{Source: "oci:./vendor/app-layout:app:2.0", Line: 10},
-					{Source: "docker-archive:./saved/bbox.tar", Name: "registry.example.com/library/bbox:1.35", Line: 11},
-					{Source: "oci-archive:./other-release.tar", Line: 13},
+					{Source: src("oci:./vendor/app-layout:app:2.0"), Line: 10},
+					{Source: src("docker-archive:./saved/bbox.tar"), Name: "registry.example.com/library/bbox:1.35", Line: 11},
+					{Source: src("oci-archive:./other-release.tar"), Line: 13},
 				},
 			},
 		},
@@ -116,14 +125,14 @@ images:
 			want: List{
 				Platforms: plats(t, "linux/amd64", "linux/arm64"),
 				Images: []Spec{
-					{Source: "docker.io/library/nginx:latest", Platforms: []ocispec.Platform{}, Line: 3},
-					{Source: "docker.io/library/redis:7", Platforms: plats(t, "linux/arm/v7", "linux/arm64"), Line: 5},
-					{Source: "docker.io/library/busybox:1.36", Platforms: plats(t, "linux/amd64", "linux/arm64", "linux/ppc64le"), Line: 7},
-					{Name: "docker.io/library/app:1", Combine: map[string]string{
-						"linux/amd64": "docker.io/library/app-amd64:1",
-						"linux/arm64": "oci:./layouts/arm64",
+					{Source: src("docker.io/library/nginx:latest"), Platforms: []ocispec.Platform{}, Line: 3},
+					{Source: src("docker.io/library/redis:7"), Platforms: plats(t, "linux/arm/v7", "linux/arm64"), Line: 5},
+					{Source: src("docker.io/library/busybox:1.36"), Platforms: plats(t, "linux/amd64", "linux/arm64", "linux/ppc64le"), Line: 7},
+					{Name: "docker.io/library/app:1", Combine: map[string]manifests.Source{
+						"linux/amd64": src("docker.io/library/app-amd64:1"),
+						"linux/arm64": src("oci:./layouts/arm64"),
 					}, Line: 11},
-					{Source: "quay.io/coreos/etcd:v3.5.9", Name: "docker.io/library/etcd:v3.5.9", Line: 15},
+					{Source: src("quay.io/coreos/etcd:v3.5.9"), Name: "docker.io/library/etcd:v3.5.9", Line: 15},
 				},
 			},
 		},
@@ -137,8 +146,8 @@ images:
     platforms: *arm
 `,
 			want: List{Images: []Spec{
-				{Source: "docker.io/library/nginx:1.25", Platforms: plats(t, "linux/arm64"), Line: 2},
-				{Source: "docker.io/library/nginx:1.25", Name: "mirror.example.com/nginx:1.25", Platforms: plats(t, "linux/arm64"), Line: 4},
+				{Source: src("docker.io/library/nginx:1.25"), Platforms: plats(t, "linux/arm64"), Line: 2},
+				{Source: src("docker.io/library/nginx:1.25"), Name: "mirror.example.com/nginx:1.25", Platforms: plats(t, "linux/arm64"), Line: 4},
 			}},
 		},
 		{
@@ -166,15 +175,15 @@ localhost:
     app: [latest]
 `,
 			want: List{Images: []Spec{
-				{Source: "docker.io/library/nginx:1.25", Line: 3},
-				{Source: "docker.io/library/nginx:1.10", Line: 3},
-				{Source: "docker.io/library/nginx:1.26", Line: 3},
-				{Source: "docker.io/calico/node:v3.26.1", Line: 5},
-				{Source: "docker.io/library/redis:7", Line: 6},
-				{Source: "quay.io/coreos/etcd:v3.5.9", Line: 14},
-				{Source: "quay.io/coreos/etcd@sha256:0123456789012345678901234567890123456789012345678901234567890123", Line: 14},
-				{Source: "localhost:5000/team/app:10", Line: 18},
-				{Source: "localhost/app:latest", Line: 21},
+				{Source: src("docker.io/library/nginx:1.25"), Line: 3},
+				{Source: src("docker.io/library/nginx:1.10"), Line: 3},
+				{Source: src("docker.io/library/nginx:1.26"), Line: 3},
+				{Source: src("docker.io/calico/node:v3.26.1"), Line: 5},
+				{Source: src("docker.io/library/redis:7"), Line: 6},
+				{Source: src("quay.io/coreos/etcd:v3.5.9"), Line: 14},
+				{Source: src("quay.io/coreos/etcd@sha256:0123456789012345678901234567890123456789012345678901234567890123"), Line: 14},
+				{Source: src("localhost:5000/team/app:10"), Line: 18},
+				{Source: src("localhost/app:latest"), Line: 21},
 			}},
 		},
 	}
@@ -323,15 +332,15 @@ func TestLoadImageList(t *testing.T) {
 			t.Fatal(err)
 		}
 		want := List{File: p, Images: []Spec{
-			{Source: "oci:" + filepath.Join(dir, "vendor/app-layout") + ":app:2.0", Line: 2},
-			{Source: "docker-archive:" + filepath.Join(dir, "saved/bbox.tar"), Name: "registry.example.com/library/bbox:1.35", Line: 3},
-			{Source: "oci-archive:" + filepath.Join(filepath.Dir(dir), "other-release.tar"), Line: 5},
-			{Source: "oci-archive:" + abs, Line: 6},
-			{Name: "docker.io/library/app:1", Combine: map[string]string{
-				"linux/amd64": "oci:" + filepath.Join(dir, "layouts/amd64"),
-				"linux/arm64": "docker-archive:" + filepath.Join(dir, "arm64.tar") + ":app-arm64:1",
+			{Source: src("oci:" + filepath.Join(dir, "vendor/app-layout") + ":app:2.0"), Line: 2},
+			{Source: src("docker-archive:" + filepath.Join(dir, "saved/bbox.tar")), Name: "registry.example.com/library/bbox:1.35", Line: 3},
+			{Source: src("oci-archive:" + filepath.Join(filepath.Dir(dir), "other-release.tar")), Line: 5},
+			{Source: src("oci-archive:" + abs), Line: 6},
+			{Name: "docker.io/library/app:1", Combine: map[string]manifests.Source{
+				"linux/amd64": src("oci:" + filepath.Join(dir, "layouts/amd64")),
+				"linux/arm64": src("docker-archive:" + filepath.Join(dir, "arm64.tar") + ":app-arm64:1"),
 			}, Line: 7},
-			{Source: "docker.io/library/nginx:1.25", Line: 11},
+			{Source: src("docker.io/library/nginx:1.25"), Line: 11},
 		}}
 		if !reflect.DeepEqual(*got, want) {
 			t.Errorf("got\n%+v\nwant\n%+v", *got, want)
@@ -344,7 +353,7 @@ func TestLoadImageList(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if s := got.Images[0].Source; s != "oci:"+filepath.Join(dir, "layout") {
+		if s := got.Images[0].Source.String(); s != "oci:"+filepath.Join(dir, "layout") {
 			t.Errorf("source %q", s)
 		}
 	})
@@ -354,7 +363,7 @@ func TestLoadImageList(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if s := got.Images[0].Source; s != "oci:layout" {
+		if s := got.Images[0].Source.String(); s != "oci:layout" {
 			t.Errorf("source %q", s)
 		}
 	})
@@ -378,8 +387,8 @@ func TestLoadImageList(t *testing.T) {
 func TestAddRefs(t *testing.T) {
 	base := func() *List {
 		return &List{Images: []Spec{
-			{Source: "docker.io/library/nginx:1.25", Line: 3},
-			{Source: "quay.io/a/b:1", Name: "docker.io/library/app:1", Line: 5},
+			{Source: src("docker.io/library/nginx:1.25"), Line: 3},
+			{Source: src("quay.io/a/b:1"), Name: "docker.io/library/app:1", Line: 5},
 		}}
 	}
 	tests := []struct {
@@ -393,10 +402,10 @@ func TestAddRefs(t *testing.T) {
 			name: "refs and transports",
 			refs: []string{"redis:7", " quay.io/coreos/etcd:v3.5.9 ", "oci:./layout:app:1", "docker-archive:x.tar"},
 			want: []Spec{
-				{Source: "docker.io/library/redis:7"},
-				{Source: "quay.io/coreos/etcd:v3.5.9"},
-				{Source: "oci:./layout:app:1"},
-				{Source: "docker-archive:x.tar"},
+				{Source: src("docker.io/library/redis:7")},
+				{Source: src("quay.io/coreos/etcd:v3.5.9")},
+				{Source: src("oci:./layout:app:1")},
+				{Source: src("docker-archive:x.tar")},
 			},
 		},
 		{name: "none", refs: nil, want: []Spec{}},
@@ -434,7 +443,7 @@ func TestAddRefs(t *testing.T) {
 		if err := l.AddRefs([]string{"nginx"}); err != nil {
 			t.Fatal(err)
 		}
-		if len(l.Images) != 1 || l.Images[0].Source != "docker.io/library/nginx:latest" || l.Images[0].Line != 0 {
+		if len(l.Images) != 1 || l.Images[0].Source.String() != "docker.io/library/nginx:latest" || l.Images[0].Line != 0 {
 			t.Errorf("got %+v", l.Images)
 		}
 	})
@@ -463,7 +472,7 @@ func FuzzParseImageList(f *testing.F) {
 			t.Fatal("no error and no images")
 		}
 		for _, im := range l.Images {
-			if (im.Source == "") == (len(im.Combine) == 0) || im.Line < 1 {
+			if (im.Source == manifests.Source{}) == (len(im.Combine) == 0) || im.Line < 1 {
 				t.Fatalf("bad entry %+v", im)
 			}
 		}

@@ -62,7 +62,7 @@ func copyLayoutTar(ctx context.Context, src io.Reader, cw *countingWriter, free 
 			return nil
 		}
 		if err != nil {
-			return spoolError(ctx, err, cw.n == 0 || cw.n <= blockSize)
+			return spoolError(ctx, err, cw.n <= blockSize)
 		}
 		if err := checkLayoutEntry(hdr); err != nil {
 			return err

@@ -5,7 +5,6 @@ import (
 	"fmt"
 
 	"github.com/opencontainers/go-digest"
-	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/ferry-oci/ferry/internal/transfer"
 	"github.com/ferry-oci/ferry/manifests"
@@ -75,7 +74,7 @@ func Inspect(ctx context.Context, r *Reader) (*Report, error) {
 		unique += n.desc.Size
 	}
 	for _, img := range g.images {
-		platforms, err := r.platforms(ctx, img.Descriptor)
+		platforms, err := r.platforms(ctx, img.Descriptor.MediaType, img.root)
 		if err != nil {
 			return nil, fmt.Errorf("inspect %s: %w", img.Name, err)
 		}
@@ -109,17 +108,14 @@ func (r *Reader) totals() (int, int64) {
 	return len(r.blobs), bytes
 }
 
-// platforms lists the platforms of an image: its index's entries', or the
+// platforms lists the platforms of an image from its root's content (of
+// mediaType, as the walk read it): its index's entries', or the
 // os/architecture/variant of a single manifest's config.
-func (r *Reader) platforms(ctx context.Context, root ocispec.Descriptor) ([]string, error) {
-	if !manifests.IsGraphNode(root.MediaType) {
+func (r *Reader) platforms(ctx context.Context, mediaType string, content []byte) ([]string, error) {
+	if !manifests.IsGraphNode(mediaType) {
 		return []string{}, nil
 	}
-	content, err := r.ReadAll(ctx, root)
-	if err != nil {
-		return nil, err
-	}
-	if manifests.IsIndex(root.MediaType) {
+	if manifests.IsIndex(mediaType) {
 		idx, err := manifests.ParseIndex(content)
 		if err != nil {
 			return nil, err

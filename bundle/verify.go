@@ -161,6 +161,8 @@ type node struct {
 type imageNodes struct {
 	Image
 	blobs []digest.Digest
+	// root is the root index or manifest's content, nil if unread.
+	root []byte
 }
 
 // walkGraph visits every blob reachable from index.json (the images, then
@@ -211,6 +213,9 @@ func (g *graph) walk(ctx context.Context, w *transfer.Walker, r *Reader, root Im
 		n.checked = n.checked || content != nil
 		if !slices.Contains(n.images, root.Name) {
 			n.images = append(n.images, root.Name)
+		}
+		if desc.Digest == root.Descriptor.Digest {
+			in.root = content
 		}
 		in.blobs = append(in.blobs, desc.Digest)
 		return nil

@@ -32,6 +32,8 @@ var cosignSuffixes = []string{manifests.CosignSignatureSuffix, manifests.CosignA
 // keeping those of a wanted artifact type: a walk of the image's graph in
 // which the referrers of each index and manifest are edges after its
 // children. A listed referrer that cannot be read is an error naming it.
+// The returned source keeps in memory the indexes and manifests the walk
+// read, so writing the bundle does not fetch them again.
 func (r *resolver) withReferrers(ctx context.Context, src bundle.Source, finder referrerFinder) (bundle.Source, error) {
 	if finder == nil || r.opts.Referrers == manifests.ReferrersNone {
 		return src, nil
@@ -52,7 +54,14 @@ func (r *resolver) withReferrers(ctx context.Context, src bundle.Source, finder 
 		}
 		return next, nil
 	}}
-	err := w.Walk(ctx, src.Root, func(ocispec.Descriptor, []byte) error { return nil })
+	read := transfer.NewMemory() // what the walk read, so Write reads it again from memory
+	err := w.Walk(ctx, src.Root, func(desc ocispec.Descriptor, content []byte) error {
+		if content != nil {
+			read.Add(desc.MediaType, content)
+		}
+		return nil
+	})
+	src.Fetcher = transfer.Overlay{read, src.Fetcher}
 	return src, err
 }
 

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/url"
 	"sync"
 
 	"github.com/google/go-containerregistry/pkg/name"
@@ -115,12 +114,8 @@ func (t *Repository) fetchBlob(ctx context.Context, ref name.Digest) (io.ReadClo
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", ref, t.r.classify(err))
 	}
-	scheme := "https"
-	if t.r.opts.PlainHTTP {
-		scheme = "http"
-	}
-	u := url.URL{Scheme: scheme, Host: t.r.host, Path: "/v2/" + t.repo.RepositoryStr() + "/blobs/" + ref.DigestStr()}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
+	u := t.r.baseURL() + "/v2/" + t.repo.RepositoryStr() + "/blobs/" + ref.DigestStr()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", ref, err)
 	}

@@ -60,7 +60,7 @@ type Options struct {
 	Retry RetryPolicy
 }
 
-// Remote is a client of one registry host, shared by the repositories it
+// Client is a client of one registry host, shared by the repositories it
 // writes to. It remembers which repository holds each blob it has seen or
 // stored, so a blob goes over the wire once per registry and is mounted
 // into the other repositories.
@@ -196,6 +196,14 @@ func (g *schemeGuard) RoundTrip(req *http.Request) (*http.Response, error) {
 	return g.inner.RoundTrip(req)
 }
 
+// baseURL is the registry's scheme and host: "https://reg.local:5000".
+func (r *Client) baseURL() string {
+	if r.opts.PlainHTTP {
+		return "http://" + r.host
+	}
+	return "https://" + r.host
+}
+
 // Host returns the registry host.
 func (r *Client) Host() string { return r.host }
 
@@ -207,11 +215,7 @@ func (r *Client) Retried() int { return int(r.retry.retried.Load()) }
 // certificate is trusted and that it accepts the credentials. Its errors
 // match manifests.ErrUnreachable, manifests.ErrPlainHTTP, manifests.ErrTLSTrust or manifests.ErrUnauthorized.
 func (r *Client) Ping(ctx context.Context) error {
-	scheme := "https"
-	if r.opts.PlainHTTP {
-		scheme = "http"
-	}
-	url := scheme + "://" + r.host + "/v2/"
+	url := r.baseURL() + "/v2/"
 	// Unauthenticated first, on our own client, for clear network errors.
 	if err := r.get(ctx, &http.Client{Transport: r.retry}, url, http.StatusOK, http.StatusUnauthorized); err != nil {
 		return err
@@ -548,15 +552,11 @@ func (t *Repository) TagDigest(ctx context.Context, tag string) (digest.Digest, 
 // Tag points tag at the manifest desc, whose bytes are content, unless it
 // already points there.
 func (t *Repository) Tag(ctx context.Context, tag string, desc ocispec.Descriptor, content []byte) error {
-	ref := t.repo.Tag(tag)
-	got, err := t.r.puller.Head(ctx, ref)
-	switch {
-	case err == nil && got.Digest.String() == desc.Digest.String():
-		return nil
-	case err != nil && !isNotFound(err):
-		return t.r.classify(err)
+	got, exists, err := t.TagDigest(ctx, tag)
+	if err != nil || (exists && got == desc.Digest) {
+		return err
 	}
-	return t.put(ctx, ref, desc, content)
+	return t.put(ctx, t.repo.Tag(tag), desc, content)
 }
 
 // put PUTs a manifest by digest or tag. A manifest with a subject (a

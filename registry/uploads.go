@@ -45,7 +45,6 @@ type uploadGuard struct {
 	maxSize  int64
 	minFree  int64
 	deadline time.Duration
-	log      Logger
 }
 
 // guardBody replaces the body of a write with a guarded one, or answers

@@ -111,7 +111,7 @@ func (a *htpasswdAuth) wrap(next http.Handler) http.Handler {
 			return
 		}
 		w.Header().Set("WWW-Authenticate", fmt.Sprintf("Basic realm=%q", authRealm))
-		_ = errcode.ServeJSON(w, errcode.ErrorCodeUnauthorized.WithDetail("basic authentication required: a user and password of the server's htpasswd file"))
+		serveError(w, errcode.ErrorCodeUnauthorized.WithDetail("basic authentication required: a user and password of the server's htpasswd file"))
 	})
 }
 

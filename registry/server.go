@@ -225,6 +225,9 @@ func withDefaults(o Options) Options {
 	if o.BodyTimeout <= 0 {
 		o.BodyTimeout = DefaultBodyTimeout
 	}
+	if o.ShutdownTimeout <= 0 {
+		o.ShutdownTimeout = DefaultShutdownTimeout
+	}
 	return o
 }
 
@@ -242,7 +245,7 @@ func (s *Server) writableLayer(ctx context.Context) (*uploadGuard, error) {
 		defer close(s.purged)
 		purgeUploads(pctx, upper, s.opts.UploadExpiry, s.log)
 	}()
-	return &uploadGuard{upper: upper, dataDir: dir, maxSize: s.opts.MaxUpload, minFree: s.opts.MinFreeSpace, deadline: s.opts.BodyTimeout, log: s.log}, nil
+	return &uploadGuard{upper: upper, dataDir: dir, maxSize: s.opts.MaxUpload, minFree: s.opts.MinFreeSpace, deadline: s.opts.BodyTimeout}, nil
 }
 
 // uploadsDriver is the writable layer of g, or nil.
@@ -380,9 +383,6 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	case <-ctx.Done():
 	}
 	timeout := s.opts.ShutdownTimeout
-	if timeout <= 0 {
-		timeout = DefaultShutdownTimeout
-	}
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), timeout)
 	defer cancel()
 	err := srv.Shutdown(sctx)

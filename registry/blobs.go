@@ -184,28 +184,30 @@ const verifyBufferSize = 1 << 20
 
 var verifyBuffers = sync.Pool{New: func() any { b := make([]byte, verifyBufferSize); return &b }}
 
+// known reports whether a blob was checked, and the remembered outcome
+// (nil: verified).
+func (v *verifier) known(d digest.Digest) (bool, error) {
+	res, ok := v.results.Load(d)
+	if !ok || res == nil {
+		return ok, nil
+	}
+	return true, res.(error)
+}
+
 // failed returns the error of a blob found damaged, or nil.
 func (v *verifier) failed(d digest.Digest) error {
-	if res, ok := v.results.Load(d); ok && res != nil {
-		return res.(error)
-	}
-	return nil
+	_, err := v.known(d)
+	return err
 }
 
 // verify returns nil once the blob's bytes are known right.
 func (v *verifier) verify(d digest.Digest, sec blobSection) error {
-	if res, ok := v.results.Load(d); ok {
-		if res == nil {
-			return nil
-		}
-		return res.(error)
+	if ok, err := v.known(d); ok {
+		return err
 	}
 	_, err, _ := v.inflight.Do(string(d), func() (any, error) {
-		if res, ok := v.results.Load(d); ok {
-			if res == nil {
-				return nil, nil
-			}
-			return nil, res.(error)
+		if ok, err := v.known(d); ok {
+			return nil, err
 		}
 		err := check(d, sec)
 		if err != nil && !damaged(err) {

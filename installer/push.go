@@ -368,7 +368,8 @@ func (p *pusher) push(ctx context.Context, plan *pushPlan) error {
 	if err != nil {
 		return err
 	}
-	if push, err := p.checkTag(ctx, rc.target, plan); err != nil || !push {
+	push, writeTag, err := p.checkTag(ctx, rc.target, plan)
+	if err != nil || !push {
 		return err
 	}
 	if err := rc.copier.Copy(ctx, plan.src, plan.root); err != nil {
@@ -377,32 +378,38 @@ func (p *pusher) push(ctx context.Context, plan *pushPlan) error {
 	if err := p.finishReferrers(ctx, plan, rc.target); err != nil {
 		return err
 	}
-	if plan.tag == "" {
+	if !writeTag {
 		return nil
 	}
-	return rc.target.Tag(ctx, plan.tag, plan.root, plan.content)
+	return rc.target.PutTag(ctx, plan.tag, plan.root, plan.content)
 }
 
 // checkTag applies OnExistingTag to a tag that points elsewhere already,
-// and says whether to push the image.
-func (p *pusher) checkTag(ctx context.Context, target *remote.Repository, plan *pushPlan) (bool, error) {
+// and says whether to push the image and whether its tag must then be
+// written (it is new, or moves): the tag is read once per push.
+func (p *pusher) checkTag(ctx context.Context, target *remote.Repository, plan *pushPlan) (push, writeTag bool, err error) {
 	if plan.tag == "" {
-		return true, nil
+		return true, false, nil
 	}
 	old, exists, err := target.TagDigest(ctx, plan.tag)
-	if err != nil || !exists || old == plan.root.Digest {
-		return err == nil, err
+	switch {
+	case err != nil:
+		return false, false, err
+	case !exists:
+		return true, true, nil
+	case old == plan.root.Digest:
+		return true, false, nil
 	}
 	switch p.opts.OnExistingTag {
 	case TagSkip:
 		plan.result.Skipped = fmt.Sprintf("%s already points at %s", plan.result.Destination, old)
-		return false, nil
+		return false, false, nil
 	case TagFail:
-		return false, fmt.Errorf("%s: %w: it points at %s, not %s (--on-existing-tag=overwrite moves it)",
+		return false, false, fmt.Errorf("%s: %w: it points at %s, not %s (--on-existing-tag=overwrite moves it)",
 			plan.result.Destination, manifests.ErrAlreadyExists, old, plan.root.Digest)
 	}
 	plan.result.MovedFrom = old
-	return true, nil
+	return true, true, nil
 }
 
 func (p *pusher) copier(repo string) (*repoCopier, error) {

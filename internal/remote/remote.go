@@ -556,6 +556,12 @@ func (t *Repository) Tag(ctx context.Context, tag string, desc ocispec.Descripto
 	if err != nil || (exists && got == desc.Digest) {
 		return err
 	}
+	return t.PutTag(ctx, tag, desc, content)
+}
+
+// PutTag points tag at the manifest desc, whose bytes are content,
+// whatever it points at now (the caller has read the tag).
+func (t *Repository) PutTag(ctx context.Context, tag string, desc ocispec.Descriptor, content []byte) error {
 	return t.put(ctx, t.repo.Tag(tag), desc, content)
 }
 

@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/ferry-oci/ferry/bundle"
+	"github.com/ferry-oci/ferry/internal/testbundle"
 	"github.com/ferry-oci/ferry/internal/testenv"
 	"github.com/ferry-oci/ferry/internal/testimages"
 )
@@ -57,12 +57,7 @@ func TestBuildReportsEveryFailure(t *testing.T) {
 	if !strings.Contains(stderr, "Error: build: 2 of 3 images failed and were left out of "+out) {
 		t.Errorf("stderr:\n%s", stderr)
 	}
-	r, err := bundle.Open(t.Context(), out)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
-	if imgs := r.Images(); len(imgs) != 1 || imgs[0].Name != reg.Ref("library/good:1") {
+	if imgs := testbundle.Open(t, out).Images(); len(imgs) != 1 || imgs[0].Name != reg.Ref("library/good:1") {
 		t.Errorf("the bundle holds %+v", imgs)
 	}
 }

@@ -30,24 +30,14 @@ func deltaBundles(t *testing.T) (v1, v2, delta string) {
 	v1Imgs, v2Imgs := testbundle.Releases(t)
 	v1 = testbundle.Write(t, filepath.Join(dir, "v1.tar"), v1Imgs)
 	v2 = testbundle.Write(t, filepath.Join(dir, "v2.tar"), v2Imgs)
-	base, err := bundle.Open(t.Context(), v1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer base.Close()
 	delta = filepath.Join(dir, "delta.tar")
-	testbundle.WriteOpts(t, delta, v2Imgs, bundle.WriteOptions{Base: base})
+	testbundle.WriteOpts(t, delta, v2Imgs, bundle.WriteOptions{Base: testbundle.Open(t, v1)})
 	return v1, v2, delta
 }
 
 func TestDeltaInspectVerifyMerge(t *testing.T) {
 	v1, v2, delta := deltaBundles(t)
-	base, err := bundle.Open(t.Context(), v1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	baseDigest := base.Digest().String()
-	base.Close()
+	baseDigest := baseDigest(t, v1)
 
 	code, out, stderr := runFerry(t, "", "inspect", "-o", "json", delta)
 	var rep bundle.Report
@@ -174,11 +164,7 @@ func buildUpgrade(t *testing.T) upgrade {
 // walked from its index.json.
 func bundleBlobs(t *testing.T, path string) map[digest.Digest]ocispec.Descriptor {
 	t.Helper()
-	r, err := bundle.Open(t.Context(), path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
+	r := testbundle.Open(t, path)
 	out := map[digest.Digest]ocispec.Descriptor{}
 	for _, img := range r.Images() {
 		err := transfer.Walk(context.Background(), r, img.Descriptor, nil, func(desc ocispec.Descriptor, _ []byte) error {
@@ -217,12 +203,7 @@ func TestDeltaUpgrade(t *testing.T) {
 		if !strings.Contains(u.deltaBuildLog, "/blobs/") {
 			t.Fatalf("the source registry's log of the delta build shows no blob fetch:\n%s", u.deltaBuildLog)
 		}
-		r, err := bundle.Open(t.Context(), u.delta)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer r.Close()
-		if got := r.Digests(); !slices.Equal(got, want) {
+		if got := testbundle.Open(t, u.delta).Digests(); !slices.Equal(got, want) {
 			t.Errorf("delta holds %v,\nwant the new blobs and v2's indexes, manifests and configs %v", got, want)
 		}
 		fi, err := os.Stat(u.delta)
@@ -349,23 +330,13 @@ func TestDeltaInstall(t *testing.T) {
 // baseDigest is the digest of the bundle at path, as a delta records it.
 func baseDigest(t *testing.T, path string) string {
 	t.Helper()
-	r, err := bundle.Open(t.Context(), path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
-	return r.Digest().String()
+	return testbundle.Open(t, path).Digest().String()
 }
 
 // imageHost is the registry host of the bundle's first image's name.
 func imageHost(t *testing.T, path string) string {
 	t.Helper()
-	r, err := bundle.Open(t.Context(), path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
-	name := r.Images()[0].Name
+	name := testbundle.Open(t, path).Images()[0].Name
 	return name[:strings.Index(name, "/")]
 }
 

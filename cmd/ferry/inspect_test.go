@@ -11,6 +11,7 @@ import (
 	"github.com/opencontainers/go-digest"
 
 	"github.com/ferry-oci/ferry/bundle"
+	"github.com/ferry-oci/ferry/internal/testbundle"
 )
 
 // Names pushTestBundle gives its images.
@@ -118,11 +119,7 @@ func corruptLargestBlob(t *testing.T, src, dst string) digest.Digest {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r, err := bundle.Open(t.Context(), src)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
+	r := testbundle.Open(t, src)
 	var largest digest.Digest
 	var max int64
 	for _, d := range r.Digests() {

@@ -13,7 +13,6 @@ import (
 
 	"github.com/opencontainers/go-digest"
 
-	"github.com/ferry-oci/ferry/bundle"
 	"github.com/ferry-oci/ferry/internal/testbundle"
 	"github.com/ferry-oci/ferry/internal/testenv"
 	"github.com/ferry-oci/ferry/internal/testimages"
@@ -165,11 +164,7 @@ func TestInterruptInstall(t *testing.T) {
 // url and stops reading it, so the request stays in flight.
 func stallBlob(t *testing.T, url string, path string) {
 	t.Helper()
-	r, err := bundle.Open(t.Context(), path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
+	r := testbundle.Open(t, path)
 	var largest string
 	var size int64
 	for _, d := range r.Digests() {

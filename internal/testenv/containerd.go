@@ -1,11 +1,9 @@
 package testenv
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -200,13 +198,7 @@ func (c *ContainerdServer) CtrErr(t testing.TB, args ...string) (string, error) 
 
 func (c *ContainerdServer) run(ctx context.Context, args ...string) (string, error) {
 	full := append([]string{"--address", c.Address}, c.ownRuncRoot(args)...)
-	cmd := exec.CommandContext(ctx, c.ctr, full...)
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	if err := cmd.Run(); err != nil {
-		return stdout.String(), fmt.Errorf("ctr %s: %v: %s", strings.Join(full, " "), err, strings.TrimSpace(stderr.String()))
-	}
-	return stdout.String(), nil
+	return output(exec.CommandContext(ctx, c.ctr, full...), "ctr", full)
 }
 
 // ownRuncRoot gives `ctr run` a runc state directory under this

@@ -1,13 +1,10 @@
 package testenv
 
 import (
-	"bytes"
 	"context"
-	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 )
@@ -43,10 +40,5 @@ func SkopeoErr(t testing.TB, args ...string) (string, error) {
 	full := append([]string{"--insecure-policy"}, args...)
 	cmd := exec.CommandContext(ctx, bin, full...)
 	cmd.Env = append(os.Environ(), "TMPDIR="+tmp, "REGISTRY_AUTH_FILE="+authFile)
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	if err := cmd.Run(); err != nil {
-		return stdout.String(), fmt.Errorf("skopeo %s: %v: %s", strings.Join(full, " "), err, strings.TrimSpace(stderr.String()))
-	}
-	return stdout.String(), nil
+	return output(cmd, "skopeo", full)
 }

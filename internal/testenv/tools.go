@@ -67,6 +67,12 @@ func ToolErr(t testing.TB, dir string, env []string, name string, args ...string
 	cmd.Env = append(os.Environ(), "HOME="+home, "DOCKER_CONFIG="+home, "TMPDIR="+home,
 		"NO_PROXY=127.0.0.1", "no_proxy=127.0.0.1", "HTTPS_PROXY=", "HTTP_PROXY=", "https_proxy=", "http_proxy=")
 	cmd.Env = append(cmd.Env, env...)
+	return output(cmd, name, args)
+}
+
+// output runs cmd and returns its stdout; when it fails, the error names
+// the program and args and holds its stderr.
+func output(cmd *exec.Cmd, name string, args []string) (string, error) {
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if err := cmd.Run(); err != nil {

@@ -57,39 +57,39 @@ func registriesConf(opts MirrorOptions, u *url.URL) ([]MirrorFile, error) {
 	return files, nil
 }
 
-// K3sRegistries is k3s's and RKE2's registries.yaml, the fields ferry
+// k3sFile is k3s's and RKE2's registries.yaml, the fields ferry
 // writes (docs.k3s.io/installation/private-registry).
-type K3sRegistries struct {
-	Mirrors map[string]K3sMirror `yaml:"mirrors"`
-	Configs map[string]K3sConfig `yaml:"configs,omitempty"`
+type k3sFile struct {
+	Mirrors map[string]k3sMirror `yaml:"mirrors"`
+	Configs map[string]k3sConfig `yaml:"configs,omitempty"`
 }
 
-// K3sMirror lists a registry's mirror endpoints.
-type K3sMirror struct {
+// k3sMirror lists a registry's mirror endpoints.
+type k3sMirror struct {
 	Endpoint []string `yaml:"endpoint"`
 }
 
-// K3sConfig is the TLS configuration of one endpoint host.
-type K3sConfig struct {
-	TLS K3sTLS `yaml:"tls"`
+// k3sConfig is the TLS configuration of one endpoint host.
+type k3sConfig struct {
+	TLS k3sTLS `yaml:"tls"`
 }
 
-// K3sTLS names the CA that endpoint's certificate is checked with.
-type K3sTLS struct {
+// k3sTLS names the CA that endpoint's certificate is checked with.
+type k3sTLS struct {
 	CAFile string `yaml:"ca_file"`
 }
 
 // k3sRegistries renders registries.yaml, with the CA beside it as
 // ferry-ca.crt.
 func k3sRegistries(opts MirrorOptions, u *url.URL) ([]MirrorFile, error) {
-	conf := K3sRegistries{Mirrors: map[string]K3sMirror{}}
+	conf := k3sFile{Mirrors: map[string]k3sMirror{}}
 	for _, host := range opts.Mirrors {
-		conf.Mirrors[host] = K3sMirror{Endpoint: []string{strings.TrimSuffix(opts.Server, "/")}}
+		conf.Mirrors[host] = k3sMirror{Endpoint: []string{strings.TrimSuffix(opts.Server, "/")}}
 	}
 	var files []MirrorFile
 	if opts.CA != nil {
 		caPath := filepath.Join(opts.Dir, "ferry-ca.crt")
-		conf.Configs = map[string]K3sConfig{u.Host: {TLS: K3sTLS{CAFile: caPath}}}
+		conf.Configs = map[string]k3sConfig{u.Host: {TLS: k3sTLS{CAFile: caPath}}}
 		files = append(files, MirrorFile{Path: caPath, Content: opts.CA})
 	}
 	var b bytes.Buffer

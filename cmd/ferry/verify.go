@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"io"
 
 	"github.com/spf13/cobra"
 
@@ -76,14 +77,7 @@ of its digest by that key; unsigned images and bad signatures are named.`,
 				}
 				serr = shown(serr, "%s: listed on standard output", "images not signed by the key")
 			}
-			if g.output == "json" {
-				if err := printJSON(cmd, res); err != nil {
-					return err
-				}
-				return errors.Join(verr, serr)
-			}
-			printVerify(cmd, res)
-			return errors.Join(verr, serr)
+			return report(cmd, g, res, func(w io.Writer) { printVerify(w, res) }, errors.Join(verr, serr))
 		},
 	}
 	cmd.Flags().BoolVar(&fast, "fast", false, "check sizes and the graph only, without hashing every blob")
@@ -95,8 +89,7 @@ of its digest by that key; unsigned images and bad signatures are named.`,
 }
 
 // printVerify prints verify's result as lines.
-func printVerify(cmd *cobra.Command, res verifyResult) {
-	out := cmd.OutOrStdout()
+func printVerify(out io.Writer, res verifyResult) {
 	for _, p := range res.Problems {
 		fmt.Fprintf(out, "BAD %s\n", p.Error())
 	}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"io"
 	"runtime"
 	"runtime/debug"
 
@@ -64,11 +65,7 @@ func newVersionCommand(g *globalOptions) *cobra.Command {
 		Args:  exactArgs(0),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			v := readVersion()
-			if g.output == "json" {
-				return printJSON(cmd, v)
-			}
-			_, err := fmt.Fprintln(cmd.OutOrStdout(), v)
-			return err
+			return report(cmd, g, v, func(w io.Writer) { fmt.Fprintln(w, v) }, nil)
 		},
 	}
 }
